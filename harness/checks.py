@@ -1,0 +1,255 @@
+"""Compare-and-record assertions used by the suites.
+
+Every check names the API under test first, compares with an independent reference in
+float64 (NumPy), records its measured error against the tolerance it used, and fails with
+``got X, expected Y [api(args)]``. The recording goes to the :class:`CheckLog` of the test that
+is running (the pytest plugin opens one per test); outside a test nothing is recorded.
+
+This module imports torch and numpy lazily and never imports pytest.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import re
+
+import numpy as np
+
+from harness import tolerances
+from harness.tolerances import Tolerance
+
+_current: contextvars.ContextVar["CheckLog | None"] = contextvars.ContextVar("torchconform_checks", default=None)
+
+
+class CheckLog:
+    """The checks one test made: a count, the worst ratio, and the worst ``keep`` entries."""
+
+    def __init__(self, keep: int = 10):
+        self.keep = keep
+        self.count = 0
+        self.failed = 0
+        self.entries: list[dict] = []
+
+    def add(self, entry: dict) -> None:
+        self.count += 1
+        if entry["ratio"] > 1:
+            self.failed += 1
+        self.entries.append(entry)
+        if len(self.entries) > 4 * self.keep:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.entries.sort(key=lambda e: -_finite(e["ratio"]))
+        del self.entries[self.keep:]
+
+    @property
+    def worst_ratio(self) -> float | None:
+        return max((e["ratio"] for e in self.entries), default=None)
+
+    def as_dict(self) -> dict:
+        self._trim()
+        worst = self.worst_ratio
+        return {"count": self.count, "failed": self.failed,
+                "worst_ratio": None if worst is None else _json_float(worst),
+                "entries": [dict(e, ratio=_json_float(e["ratio"])) for e in self.entries]}
+
+
+def _finite(x: float) -> float:
+    return 1e300 if (x != x or x == math.inf) else x
+
+
+def _json_float(x: float) -> float | str:
+    if x != x:
+        return "nan"
+    if x == math.inf:
+        return "inf"
+    return float(x)
+
+
+@contextlib.contextmanager
+def collecting(keep: int = 10):
+    """Open a :class:`CheckLog` for the checks made inside the block."""
+    log = CheckLog(keep)
+    token = _current.set(log)
+    try:
+        yield log
+    finally:
+        _current.reset(token)
+
+
+def _record(entry: dict) -> None:
+    log = _current.get()
+    if log is not None:
+        log.add(entry)
+
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "dtype")
+
+
+def to_numpy(x) -> np.ndarray:
+    """A float64 (or complex128) NumPy copy of a tensor, array or number; ints and bools keep their kind."""
+    if _is_tensor(x):
+        import torch
+
+        t = x.detach()
+        if t.layout != torch.strided:
+            t = t.to_dense()
+        t = t.cpu().resolve_conj().resolve_neg()
+        if t.is_complex():
+            return t.to(torch.complex128).numpy()
+        if t.is_floating_point():
+            return t.to(torch.float64).numpy()
+        return t.numpy().copy()
+    arr = np.asarray(x)
+    if arr.dtype.kind == "c":
+        return arr.astype(np.complex128)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    return arr
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (complex, np.complexfloating)):
+        return repr(complex(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return repr(v.item() if hasattr(v, "item") else v)
+
+
+def _where(api: str, args: str) -> str:
+    return f"[{api}({args})]"
+
+
+def assert_close(api: str, actual, expected, *, op: str = "elementwise", dtype=None,
+                 rtol: float | None = None, atol: float | None = None, equal_nan: bool = True,
+                 args: str = "", check_dtype=None, check_device=None) -> dict:
+    """Assert ``actual`` is within the tolerance of ``op``/``dtype`` of the reference ``expected``.
+
+    ``actual`` is what torch computed; ``expected`` is an independent oracle (NumPy or math in
+    float64, a closed form, or the CPU result for an accelerator). A Python scalar ``expected``
+    broadcasts; otherwise shapes must match exactly. NaNs must sit at the same positions
+    (``equal_nan``) and infinities must match exactly. ``check_dtype``/``check_device`` compare
+    ``actual``'s dtype/device exactly. Returns the recorded entry.
+    """
+    __tracebackhide__ = True
+    where = _where(api, args)
+    if check_dtype is not None and _is_tensor(actual) and actual.dtype != check_dtype:
+        _record({"api": api, "op": "exact", "what": "dtype", "ratio": math.inf})
+        raise AssertionError(f"got dtype {actual.dtype}, expected {check_dtype} {where}")
+    if check_device is not None and _is_tensor(actual) and actual.device.type != _device_type(check_device):
+        _record({"api": api, "op": "exact", "what": "device", "ratio": math.inf})
+        raise AssertionError(f"got device {actual.device}, expected {check_device} {where}")
+    if dtype is None:
+        dtype = actual.dtype if _is_tensor(actual) else np.asarray(actual).dtype
+    tol = tolerances.lookup(op, dtype)
+    tol = Tolerance(tol.rtol if rtol is None else rtol, tol.atol if atol is None else atol)
+    a = to_numpy(actual)
+    e = to_numpy(expected)
+    if e.ndim == 0 and a.ndim > 0 and not _is_tensor(expected) and not isinstance(expected, np.ndarray):
+        e = np.broadcast_to(e, a.shape)
+    entry = {"api": api, "op": op, "dtype": tolerances.dtype_name(dtype), "rtol": tol.rtol, "atol": tol.atol,
+             "numel": int(a.size), "max_abs_err": 0.0, "ratio": 0.0}
+    if a.shape != e.shape:
+        entry["ratio"] = math.inf
+        _record(entry)
+        raise AssertionError(f"got shape {tuple(a.shape)}, expected {tuple(e.shape)} {where}")
+    if a.size == 0:
+        _record(entry)
+        return entry
+    a_c = a.astype(np.complex128) if (a.dtype.kind == "c" or e.dtype.kind == "c") else a.astype(np.float64)
+    e_c = e.astype(a_c.dtype)
+    a_nan, e_nan = np.isnan(a_c), np.isnan(e_c)
+    bad = a_nan != e_nan if equal_nan else (a_nan | e_nan)
+    a_inf, e_inf = np.isinf(a_c), np.isinf(e_c)
+    bad |= (a_inf | e_inf) & ~(a_nan | e_nan) & (a_c != e_c)
+    finite = ~(a_nan | e_nan | a_inf | e_inf)
+    diff = np.zeros(a_c.shape, dtype=np.float64)
+    diff[finite] = np.abs(a_c[finite] - e_c[finite])
+    allowed = tol.atol + tol.rtol * np.abs(e_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(finite, np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0.0)), 0.0)
+    ratio = np.where(bad, np.inf, ratio)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    entry["max_abs_err"] = float(diff.max())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(np.abs(e_c) > 0, diff / np.abs(np.where(np.abs(e_c) > 0, e_c, 1)), 0.0)
+    entry["max_rel_err"] = float(rel[finite].max()) if finite.any() else 0.0
+    entry["ratio"] = float(ratio[worst])
+    _record(entry)
+    if entry["ratio"] > 1:
+        n_bad = int((ratio > 1).sum())
+        idx = tuple(int(i) for i in worst) if a_c.ndim else ()
+        raise AssertionError(
+            f"got {_fmt(a_c[worst])}, expected {_fmt(e_c[worst])} at index {idx}: "
+            f"|diff|={float(diff[worst]):.3g} > allowed {float(np.broadcast_to(allowed, a_c.shape)[worst]):.3g} "
+            f"(rtol={tol.rtol:g}, atol={tol.atol:g}; {n_bad}/{a_c.size} elements off) {where}")
+    return entry
+
+
+def _device_type(d) -> str:
+    return getattr(d, "type", None) or str(d).split(":")[0]
+
+
+def assert_equal(api: str, actual, expected, *, args: str = "") -> None:
+    """Exact comparison: tensors and arrays element by element (NaN equals NaN) with equal shapes;
+    anything else (dtypes, shapes, ints, tuples, bools) with ``==``."""
+    __tracebackhide__ = True
+    where = _where(api, args)
+    if _is_tensor(actual) or isinstance(actual, np.ndarray) or _is_tensor(expected) or isinstance(expected, np.ndarray):
+        a, e = to_numpy(actual), to_numpy(expected)
+        if a.shape != e.shape:
+            _record({"api": api, "op": "exact", "ratio": math.inf})
+            raise AssertionError(f"got shape {tuple(a.shape)}, expected {tuple(e.shape)} {where}")
+        if a.dtype.kind in "fc" or e.dtype.kind in "fc":
+            neq = (a != e) & ~(_isnan(a) & _isnan(e))
+        else:
+            neq = a != e
+        neq = np.asarray(neq)
+        if neq.any():
+            idx = tuple(int(i) for i in np.argwhere(neq)[0]) if neq.ndim else ()
+            _record({"api": api, "op": "exact", "numel": int(a.size), "ratio": math.inf})
+            raise AssertionError(f"got {_fmt(a[idx])}, expected {_fmt(e[idx])} at index {idx} "
+                                 f"({int(neq.sum())}/{a.size} elements differ) {where}")
+        _record({"api": api, "op": "exact", "numel": int(a.size), "ratio": 0.0})
+        return
+    if not (actual == expected):
+        _record({"api": api, "op": "exact", "ratio": math.inf})
+        raise AssertionError(f"got {actual!r}, expected {expected!r} {where}")
+    _record({"api": api, "op": "exact", "ratio": 0.0})
+
+
+def _isnan(x: np.ndarray) -> np.ndarray:
+    return np.isnan(x) if x.dtype.kind in "fc" else np.zeros(x.shape, dtype=bool)
+
+
+def assert_true(api: str, condition, message: str, *, args: str = "") -> None:
+    """Assert a documented property that is not a value comparison (aliasing, flags, identity)."""
+    __tracebackhide__ = True
+    ok = bool(condition)
+    _record({"api": api, "op": "exact", "ratio": 0.0 if ok else math.inf})
+    if not ok:
+        raise AssertionError(f"{message} {_where(api, args)}")
+
+
+def assert_raises(api: str, exc, fn, *fn_args, match: str | None = None, args: str = "", **fn_kwargs):
+    """Assert that ``fn(*fn_args, **fn_kwargs)`` raises ``exc`` (a type or tuple), optionally with
+    a message matching the regex ``match``. Returns the exception."""
+    __tracebackhide__ = True
+    where = _where(api, args)
+    try:
+        fn(*fn_args, **fn_kwargs)
+    except exc as err:  # noqa: PERF203 - the documented error path
+        if match is not None and not re.search(match, str(err)):
+            _record({"api": api, "op": "exact", "what": "raises", "ratio": math.inf})
+            raise AssertionError(f"got {type(err).__name__}({str(err)[:200]!r}), expected a message matching {match!r} {where}") from err
+        _record({"api": api, "op": "exact", "what": "raises", "ratio": 0.0})
+        return err
+    except Exception as err:  # a different error is a wrong contract, reported as such
+        _record({"api": api, "op": "exact", "what": "raises", "ratio": math.inf})
+        names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+        raise AssertionError(f"got {type(err).__name__}({str(err)[:200]!r}), expected {names} {where}") from err
+    _record({"api": api, "op": "exact", "what": "raises", "ratio": math.inf})
+    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+    raise AssertionError(f"got no error, expected {names} {where}")
