@@ -1,0 +1,54 @@
+# torchconform: two commands do all set-up on a fresh machine with Python 3.10+ and make.
+#   make report   the main job: all suites at the default tier on every available device,
+#                 then reports/latest/{record.json,index.html,summary.md,junit.xml}
+#   make test     the project's own tests (tests/) and the default run of suites/
+# The torch under test is a variable; the default is the CPU build 2.13.0:
+#   make report TORCH='torch==2.14.1' VENV=.venv-2.14
+# Set TORCH=none to use whatever torch is already installed in VENV (or PYTHON).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+EXTRAS ?= all
+TIER ?= default
+DEVICE ?= all
+OUT ?= reports/latest
+PYTEST_ARGS ?=
+
+VPY := $(VENV)/bin/python
+# The stamp names what was installed, so changing TORCH or pyproject.toml reinstalls.
+STAMP := $(VENV)/.torchconform-$(shell printf '%s|%s|%s' '$(TORCH)' '$(EXTRAS)' "$$(cat pyproject.toml 2>/dev/null)" | cksum | cut -d' ' -f1)
+
+.PHONY: report test setup suites harness-tests clean gpu-check bench help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make report   run every suite on every available device and write reports to $(OUT)"
+	@echo "make test     run the harness tests and the default-tier suites (what CI runs)"
+	@echo "variables: TORCH='$(TORCH)' VENV=$(VENV) TIER=$(TIER) DEVICE=$(DEVICE) OUT=$(OUT)"
+
+$(STAMP):
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+ifneq ($(TORCH),none)
+	@# Install the torch under test first and on its own, so the extras below never pull another build.
+	$(VPY) -m pip install --quiet "$(TORCH)"
+endif
+	$(VPY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.torchconform-*
+	@touch $@
+	@$(VPY) -c "import torch, sys; print('torchconform: set up', sys.executable, 'with torch', torch.__version__)"
+
+setup: $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/torchconform run --tier $(TIER) --device $(DEVICE) --out $(OUT) -- $(PYTEST_ARGS)
+
+test: $(STAMP)
+	@bash scripts/run-tests $(VPY) $(PYTEST_ARGS)
+
+gpu-check:
+	@bash scripts/gpu-check
+
+clean:
+	rm -rf $(OUT) .pytest_cache .hypothesis .benchmarks

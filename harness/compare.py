@@ -1,0 +1,349 @@
+"""Compare a candidate run record with a baseline, apply the gate policy, decide.
+
+:func:`compare` returns one plain, JSON-ready dict (the *comparison*) that the report model
+shows and the gate decides on:
+
+* ``tests``: every test whose outcome is worth a line, with its change: ``new_failure``
+  (passing or absent before, failing now), ``fixed``, ``still_failing``, ``newly_skipped``,
+  ``unskipped``, ``appeared``, ``vanished``, ``expected`` / ``improved`` (expectation manifest);
+* ``drift``: tests whose worst error/allowance ratio grew markedly although they may still pass;
+* ``benchmarks``: rows of :func:`harness.bench.compare.compare_benchmarks`, each with the policy
+  rule that set its threshold and whether it gates;
+* ``environment``: both fingerprints side by side, differences marked;
+* ``gate``: verdict (PASS/FAIL), blocking reasons, warnings, and the one-line summary.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.manifest import EXPECTED, IMPROVED, SKIPPED, evaluate
+from harness.policy import Policy, default as default_policy
+
+FAILING = ("failed", "error", "xpassed")
+PASSING = ("passed",)
+NOT_RUN = ("skipped", "xfailed")
+
+CHANGE_ORDER = ("new_failure", "improved", "fixed", "still_failing", "newly_skipped", "expected",
+                "appeared", "vanished", "unskipped", "expected_skipped")
+
+
+def _num(x):
+    """A ratio as a float ('inf'/'nan' strings as floats); None stays None."""
+    if x is None:
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(b: str | None, c: str | None) -> str | None:
+    """The change between a baseline status ``b`` and candidate status ``c`` (None: absent)."""
+    if c is None:
+        return "vanished"
+    if b is None:
+        return "appeared"
+    if c in FAILING:
+        return "still_failing" if b in FAILING else "new_failure"
+    if b in FAILING:
+        return "fixed" if c in PASSING else "newly_skipped"
+    if b in PASSING and c in NOT_RUN:
+        return "newly_skipped"
+    if b in NOT_RUN and c in PASSING:
+        return "unskipped"
+    return None
+
+
+def test_changes(baseline: dict, candidate: dict, policy: Policy, manifest) -> list[dict]:
+    base = {t["nodeid"]: t for t in baseline.get("tests", [])}
+    cand = {t["nodeid"]: t for t in candidate.get("tests", [])}
+    rows = []
+    for nodeid in list(cand) + [n for n in base if n not in cand]:
+        b, c = base.get(nodeid), cand.get(nodeid)
+        t = c or b
+        bs, cs = (b or {}).get("status"), (c or {}).get("status")
+        change = classify(bs, cs)
+        exp = manifest.of(nodeid) if c is not None else None
+        expectation = None
+        if exp is not None:
+            kind, entry = exp
+            expectation = {"reason": entry.reason, "entry": entry.describe(), "issue": entry.issue}
+            change = {EXPECTED: "expected", IMPROVED: "improved", SKIPPED: "expected_skipped"}[kind]
+        new_test = b is None
+        if change == "appeared" and cs in FAILING:
+            change = "new_failure"  # a new test that fails: the candidate fails it, whatever the baseline
+        if change is None:
+            continue
+        message = (c or {}).get("message") if c else None
+        rows.append({"nodeid": nodeid, "section": t.get("section") or "-", "device": t.get("device"),
+                     "dtype": t.get("dtype"), "baseline": bs, "candidate": cs, "change": change,
+                     "new_test": new_test, "mode": policy.section_mode(t.get("section")),
+                     "message": (message or "")[:2000], "expectation": expectation})
+    rows.sort(key=lambda r: (CHANGE_ORDER.index(r["change"]), r["section"], r["nodeid"]))
+    return rows
+
+
+def precision_drift(baseline: dict, candidate: dict, policy: Policy) -> list[dict]:
+    """Tests whose recorded worst error/allowance ratio grew by ``growth_factor`` or more and is
+    above ``min_ratio`` now: the headroom shrank even if the test still passes."""
+    base = {t["nodeid"]: t for t in baseline.get("tests", [])}
+    rows = []
+    for t in candidate.get("tests", []):
+        b = base.get(t["nodeid"])
+        if b is None:
+            continue
+        rc = _num((t.get("checks") or {}).get("worst_ratio"))
+        rb = _num((b.get("checks") or {}).get("worst_ratio"))
+        if rc is None or rb is None or rc != rc:
+            continue
+        growth = float("inf") if rb <= 0 or rb != rb else rc / rb
+        flagged = rc > policy.drift_min_ratio and growth >= policy.drift_factor
+        if flagged:
+            rows.append({"nodeid": t["nodeid"], "section": t.get("section") or "-", "device": t.get("device"),
+                         "dtype": t.get("dtype"), "baseline_ratio": rb, "candidate_ratio": rc,
+                         "growth": growth, "status": t["status"], "failing": rc > 1})
+    rows.sort(key=lambda r: (-r["candidate_ratio"], r["nodeid"]))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# benchmarks
+# --------------------------------------------------------------------------------------------
+
+def _median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return None if n == 0 else (s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2]))
+
+
+def fallback_compare(baseline: dict, candidate: dict, *, alpha=0.01, threshold=0.05, noise=None) -> list[dict]:
+    """A deliberately simple stand-in for :func:`harness.bench.compare.compare_benchmarks`
+    (used only when that module is absent): ratio of medians with a bootstrap percentile
+    interval; a regression when the whole interval lies beyond 1 + threshold. No p-values."""
+    import random
+
+    def idx(rec):
+        return {b["name"]: b for b in rec.get("benchmarks", [])}
+
+    bi, ci = idx(baseline), idx(candidate)
+    rng = random.Random(20240611)
+    rows = []
+    for name in list(ci) + [n for n in bi if n not in ci]:
+        b, c = bi.get(name), ci.get(name)
+        ref = c or b
+        row = {"name": name, "group": ref.get("group"), "section": ref.get("section"), "device": ref.get("device"),
+               "n_baseline": len(b["samples"]) if b else 0, "n_candidate": len(c["samples"]) if c else 0,
+               "median_baseline": _median(b["samples"]) if b else None,
+               "median_candidate": _median(c["samples"]) if c else None,
+               "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "q_value": None,
+               "gating": False, "mde": None, "roofline_fraction_baseline": None,
+               "roofline_fraction_candidate": None, "reason": "fallback statistics (harness.bench.compare missing)"}
+        if b is None or not b["samples"]:
+            row["verdict"] = "missing_in_baseline"
+        elif c is None or not c["samples"]:
+            row["verdict"] = "missing_in_candidate"
+        else:
+            row["ratio"] = row["median_candidate"] / row["median_baseline"]
+            bs, cs = b["samples"], c["samples"]
+            if len(bs) < 3 or len(cs) < 3:
+                row["verdict"] = "noisy"
+            else:
+                boots = sorted(_median(rng.choices(cs, k=len(cs))) / _median(rng.choices(bs, k=len(bs)))
+                               for _ in range(400))
+                lo, hi = boots[int(0.5 * alpha * 400)], boots[min(399, int((1 - 0.5 * alpha) * 400))]
+                row["ci_low"], row["ci_high"] = lo, hi
+                if lo > 1 + threshold:
+                    row["verdict"], row["gating"] = "regression", True
+                elif hi < 1 / (1 + threshold):
+                    row["verdict"] = "improvement"
+                elif hi - lo > 4 * threshold:
+                    row["verdict"] = "noisy"
+                else:
+                    row["verdict"] = "unchanged"
+        rows.append(row)
+    return rows
+
+
+def _compare_impl():
+    try:
+        from harness.bench.compare import compare_benchmarks
+    except ImportError:
+        return fallback_compare, "fallback"
+    return compare_benchmarks, "harness.bench.compare"
+
+
+def hardware_differences(baseline: dict, candidate: dict) -> list[str]:
+    from harness.fingerprint import comparability_key
+
+    kb = comparability_key(baseline.get("fingerprint") or {})
+    kc = comparability_key(candidate.get("fingerprint") or {})
+    return [k for k in ("cpu_model", "gpus") if kb.get(k) != kc.get(k)]
+
+
+def benchmark_rows(baseline: dict, candidate: dict, policy: Policy) -> tuple[list[dict], str]:
+    """Benchmarks partitioned by policy rule, each part compared with the rule's threshold and
+    alpha; a row gates only when the statistics say so, its rule is 'gating' and (if the policy
+    asks) both runs used the same hardware."""
+    if not baseline.get("benchmarks") and not candidate.get("benchmarks"):
+        return [], "none"
+    fn, impl = _compare_impl()
+    rules = [*policy.bench_rules, policy.bench_default]
+    parts: dict[int, tuple[list, list]] = {}
+    for which, rec in ((0, baseline), (1, candidate)):
+        for b in rec.get("benchmarks", []):
+            r = policy.bench_rule(b)
+            parts.setdefault(rules.index(r), ([], []))[which].append(b)
+    hw_diff = hardware_differences(baseline, candidate) if policy.require_same_hardware else []
+    rows = []
+    for i, (bb, cb) in sorted(parts.items()):
+        rule = rules[i]
+        kw = {"alpha": rule.alpha, "threshold": rule.threshold}
+        if rule.noise is not None:
+            kw["noise"] = rule.noise
+        part_rows = fn(dict(baseline, benchmarks=bb), dict(candidate, benchmarks=cb), **kw)
+        for row in part_rows:
+            row = dict(row)
+            row["rule"] = rule.pattern
+            row["threshold"] = rule.threshold
+            row["alpha"] = rule.alpha
+            row["mode"] = rule.mode
+            stat_gating = bool(row.get("gating"))
+            row["gating"] = stat_gating and rule.gating and not hw_diff
+            if stat_gating and hw_diff:
+                row["advisory_reason"] = f"machines differ ({', '.join(hw_diff)})"
+            elif stat_gating and not rule.gating:
+                row["advisory_reason"] = f"advisory rule {rule.pattern}"
+            rows.append(row)
+    order = {"regression": 0, "missing_in_candidate": 1, "noisy": 2, "improvement": 3, "missing_in_baseline": 4,
+             "unchanged": 5}
+    rows.sort(key=lambda r: (not r["gating"], order.get(r.get("verdict"), 9), -(r.get("ratio") or 0), r["name"]))
+    return rows, impl
+
+
+def pct(x) -> str:
+    return "n/a" if x is None else f"{(x - 1) * 100:+.1f}%"
+
+
+def describe_bench(row: dict) -> str:
+    s = f"{row['name']} {pct(row.get('ratio'))}"
+    if row.get("ci_low") is not None and row.get("ci_high") is not None:
+        s += f" [CI {pct(row['ci_low'])}, {pct(row['ci_high'])}]"
+    return s
+
+
+# --------------------------------------------------------------------------------------------
+# the decision
+# --------------------------------------------------------------------------------------------
+
+def _plural(n, word, plural=None):
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _sections(rows, limit=4):
+    secs = sorted({r["section"] for r in rows})
+    return ", ".join(secs[:limit]) + (f", +{len(secs) - limit} more" if len(secs) > limit else "")
+
+
+def decide(cmp: dict, policy: Policy) -> dict:
+    tests = cmp["tests"]
+    by = {k: [r for r in tests if r["change"] == k] for k in CHANGE_ORDER}
+    reasons, warnings = [], []
+    new_block = [r for r in by["new_failure"] if r["mode"] == "blocking"]
+    new_adv = [r for r in by["new_failure"] if r["mode"] != "blocking"]
+    if new_block:
+        reasons.append(f"{_plural(len(new_block), 'new failure')} in blocking sections ({_sections(new_block)})")
+    if new_adv:
+        warnings.append(f"{_plural(len(new_adv), 'new failure')} in advisory sections ({_sections(new_adv)})")
+    if by["improved"]:
+        msg = (f"{_plural(len(by['improved']), 'unexpected pass', 'unexpected passes')} of expected failures "
+               f"(update the manifest: {by['improved'][0]['nodeid']}"
+               + (f" and {len(by['improved']) - 1} more" if len(by["improved"]) > 1 else "") + ")")
+        (reasons if policy.fail_on_improved else warnings).append(msg)
+    still = by["still_failing"]
+    still_block = [r for r in still if r["mode"] == "blocking"]
+    if still_block and policy.persistent_failures == "block":
+        reasons.append(f"{_plural(len(still_block), 'failure')} also failing in the baseline, not in the manifest "
+                       f"({_sections(still_block)})")
+    elif still:
+        warnings.append(f"{_plural(len(still), 'test')} failing in both runs and not in the manifest")
+    regs = [r for r in cmp["benchmarks"] if r.get("verdict") == "regression"]
+    gating_regs = [r for r in regs if r["gating"]]
+    if gating_regs:
+        worst = max(gating_regs, key=lambda r: r.get("ratio") or 0)
+        more = f" (worst of {len(gating_regs)})" if len(gating_regs) > 1 else ""
+        reasons.append(f"{_plural(len(gating_regs), 'regression')}: {describe_bench(worst)}{more}")
+    adv_regs = [r for r in regs if not r["gating"]]
+    if adv_regs:
+        warnings.append(f"{_plural(len(adv_regs), 'advisory regression')} "
+                        f"(e.g. {describe_bench(max(adv_regs, key=lambda r: r.get('ratio') or 0))})")
+    missing = [r for r in cmp["benchmarks"] if r.get("verdict") == "missing_in_candidate"]
+    if missing:
+        warnings.append(f"{_plural(len(missing), 'benchmark')} of the baseline not run by the candidate")
+    cand = cmp["candidate"]
+    if not cand["complete"]:
+        msg = "candidate run is incomplete (interrupted or crashed)"
+        (reasons if policy.fail_on_incomplete else warnings).append(msg)
+    n_base = cmp["baseline"]["tests"]
+    vanished = by["vanished"]
+    if vanished:
+        frac = len(vanished) / max(n_base, 1)
+        msg = f"{len(vanished)} of {n_base} baseline tests vanished ({frac:.1%})"
+        if frac > policy.max_vanished_fraction:
+            reasons.append(msg + f" > {policy.max_vanished_fraction:.0%} allowed: a shard or module missing?")
+        else:
+            warnings.append(msg)
+    if by["newly_skipped"]:
+        warnings.append(f"{_plural(len(by['newly_skipped']), 'test')} newly skipped")
+    drift = cmp["drift"]
+    if drift:
+        msg = (f"{_plural(len(drift), 'test')} lost precision headroom "
+               f"(error/allowance grew ≥{policy.drift_factor:g}×, e.g. {drift[0]['nodeid']} "
+               f"{drift[0]['baseline_ratio']:.3g} → {drift[0]['candidate_ratio']:.3g})")
+        (reasons if policy.drift_blocks else warnings).append(msg)
+    stale = cmp["manifest"]["stale"]
+    if stale:
+        warnings.append(f"{_plural(len(stale), 'stale manifest entry', 'stale manifest entries')} "
+                        f"match no test of this run (e.g. {stale[0]['description']})")
+    if cmp["hardware_differences"]:
+        warnings.append(f"runs used different hardware ({', '.join(cmp['hardware_differences'])}): "
+                        "benchmark ratios are advisory")
+    verdict = "FAIL" if reasons else "PASS"
+    if reasons:
+        line = "GATE FAIL: " + "; ".join(reasons)
+    else:
+        nb = len(cmp["benchmarks"])
+        line = (f"GATE PASS: {cand['tests']} tests, 0 new failures in blocking sections"
+                + (f", {len(by['expected'])} expected" if by["expected"] else "")
+                + (f"; {nb} benchmarks, 0 gating regressions" if nb else "")
+                + (f"; {_plural(len(warnings), 'warning')}" if warnings else ""))
+    return {"verdict": verdict, "reasons": reasons, "warnings": warnings, "line": line.replace("\n", " ")}
+
+
+def _side(rec: dict) -> dict:
+    fp = rec.get("fingerprint") or {}
+    return {"run_id": rec.get("run_id"), "label": rec.get("label"), "created": rec.get("created"),
+            "complete": bool(rec.get("complete")), "tier": rec.get("tier"), "devices": rec.get("devices") or [],
+            "torch": (fp.get("torch") or {}).get("version"), "hostname": fp.get("hostname"),
+            "tests": len(rec.get("tests", [])), "benchmarks": len(rec.get("benchmarks", []))}
+
+
+def compare(baseline: dict, candidate: dict, policy: Policy | None = None) -> dict:
+    """The comparison of ``candidate`` against ``baseline`` under ``policy`` (see module doc)."""
+    from harness.report.model import environment_rows
+
+    policy = policy or default_policy()
+    manifest = evaluate(policy.expectations, candidate)
+    cmp = {
+        "baseline": _side(baseline),
+        "candidate": _side(candidate),
+        "policy": policy.as_dict(),
+        "manifest": manifest.as_dict(),
+        "tests": test_changes(baseline, candidate, policy, manifest),
+        "drift": precision_drift(baseline, candidate, policy),
+        "hardware_differences": hardware_differences(baseline, candidate),
+        "environment": environment_rows(candidate.get("fingerprint") or {}, baseline.get("fingerprint") or {}),
+    }
+    cmp["benchmarks"], cmp["bench_stats"] = benchmark_rows(baseline, candidate, policy)
+    cmp["counts"] = dict(Counter(r["change"] for r in cmp["tests"]))
+    cmp["gate"] = decide(cmp, policy)
+    return cmp

@@ -1,0 +1,95 @@
+"""The CLI: bad input gives one line on stderr and exit 2; report/env/merge work."""
+from __future__ import annotations
+
+import pytest
+
+from harness import cli, record
+from tests.conftest import make_record
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("torchconform: error: ")
+    return err[0]
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "no such file"),
+    ("{not json", "corrupt JSON"),
+    ('{"hello": "world"}', "not a torchconform run record"),
+    ('{"kind": "torchconform.run-record", "schema_version": 2}', "schema version 2"),
+])
+@pytest.mark.parametrize("command", ["report", "merge"])
+def test_bad_records(tmp_path, capsys, content, needle, command):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    argv = [command, str(path)] + (["--out", str(tmp_path / "m.json")] if command == "merge" else [])
+    assert cli.main(argv) == 2
+    assert needle in _one_error_line(capsys)
+
+
+def test_unknown_device(capsys):
+    assert cli.main(["run", "--device", "tpu"]) == 2
+    assert "unknown device 'tpu'" in _one_error_line(capsys)
+
+
+def test_report_writes_three_files(tmp_path, record_file, capsys):
+    assert cli.main(["report", str(record_file), "--out", str(tmp_path / "rep")]) == 0
+    for name in ("index.html", "summary.md", "junit.xml"):
+        assert (tmp_path / "rep" / name).stat().st_size > 200
+    out = capsys.readouterr().out
+    assert "index.html" in out
+
+
+def test_report_escapes_html(tmp_path):
+    rec = make_record()
+    rec["tests"][1]["nodeid"] = "suites/nn/test_b.py::test_<script>alert(1)</script>"
+    rec["tests"][1]["message"] = "<img src=x onerror=alert(2)>"
+    rec["fingerprint"]["hostname"] = "<b>host</b>"
+    path = record.save(rec, tmp_path / "r.json")
+    assert cli.main(["report", str(path)]) == 0
+    html = (tmp_path / "index.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>host</b>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_junit_is_parseable(tmp_path, record_file):
+    import xml.etree.ElementTree as ET
+
+    assert cli.main(["report", str(record_file), "--out", str(tmp_path)]) == 0
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert root.tag == "testsuites"
+    assert sum(int(s.get("failures")) for s in root) == 1
+    assert sum(int(s.get("skipped")) for s in root) == 1
+
+
+def test_env_prints_fingerprint(capsys):
+    assert cli.main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "CPU" in out
+    assert cli.main(["env", "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["torch"]["version"]
+
+
+def test_merge_cli(tmp_path, capsys):
+    a = record.save(make_record(), tmp_path / "a.json")
+    other = make_record()
+    other["fingerprint"]["cpu"]["model"] = "Other CPU"
+    b = record.save(other, tmp_path / "b.json")
+    assert cli.main(["merge", str(a), str(b), "--out", str(tmp_path / "m.json")]) == 2
+    assert "fingerprints differ in cpu_model" in _one_error_line(capsys)
+    assert cli.main(["merge", str(a), str(b), "--allow-mixed", "--out", str(tmp_path / "m.json")]) == 0
+    record.load(tmp_path / "m.json")
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("run", "report", "env", "merge"):
+        assert cmd in out
