@@ -45,7 +45,7 @@ def test_many():
 
 def test_seed_a(seed):
     with open("seeds.txt", "a") as fh:
-        fh.write(f"{seed} {torch.rand(1).item()} {np.random.rand()}\n")
+        fh.write(f"{seed} {torch.rand(1).item()} {np.random.rand()}\\n")
 '''
 
 
@@ -138,8 +138,9 @@ def test_interrupted_run_writes_incomplete_record(pytester):
             pass
     """)
     rec_path = pytester.path / "rec.json"
-    result = run(pytester, "--record", str(rec_path))
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    reprec = pytester.inline_run("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--record", str(rec_path),
+                                 no_reraise_ctrlc=True)
+    assert reprec.ret == pytest.ExitCode.INTERRUPTED
     rec = json.loads(rec_path.read_text())
     assert rec["complete"] is False
     assert [t["nodeid"].split("::")[1] for t in rec["tests"]][:1] == ["test_a"]
