@@ -9,7 +9,7 @@ N = 6
 
 def floats(rank: int, n: int = N) -> np.ndarray:
     """Distinct, nonzero, exactly representable float32 values per rank (ties across ranks at index 0)."""
-    x = (np.arange(n, dtype=np.float64) - 2.0) * (rank + 1) * 0.5 + 0.25 * rank
+    x = (np.arange(n, dtype=np.float64) - 2.5) * (rank + 1) * 0.5 + 0.25 * rank
     x[0] = 1.5  # the same on every rank: MIN/MAX ties
     return x.astype(np.float32)
 

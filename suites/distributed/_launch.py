@@ -89,6 +89,9 @@ def _init_group(backend: str, rank: int, world_size: int, local_rank: int):
 
 
 def _worker(rank, world_size, backend, addr, port, threads, inbox, outbox):
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notes of renamed collectives
     os.environ.update(MASTER_ADDR=addr, MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(rank))
     try:
