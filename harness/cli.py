@@ -67,11 +67,37 @@ def _write_reports(rec: dict, out: Path, baseline: dict | None = None) -> dict:
 
 
 def cmd_report(args) -> int:
-    rec = record.load(args.record)
-    out = Path(args.out) if args.out else record.resolve_path(args.record).parent
-    for kind, p in _write_reports(rec, out).items():
+    """Reports of the last RECORD; several records add their history; --baseline a comparison."""
+    from harness import report
+
+    recs = [record.load(p) for p in args.records]
+    rec = recs[-1]
+    out = Path(args.out) if args.out else record.resolve_path(args.records[-1]).parent
+    baseline = record.load(args.baseline) if args.baseline else None
+    pol = None
+    if baseline is not None:
+        from harness import policy
+
+        pol = policy.load(args.policy)
+    paths = report.write_all(rec, out, baseline=baseline, policy=pol, history=recs if len(recs) > 1 else None,
+                             plots=not args.no_plots)
+    for kind, p in paths.items():
         print(f"torchconform: {kind} report {p}")
     return 0
+
+
+def cmd_compare(args) -> int:
+    """Compare CANDIDATE with BASELINE: reports in --out; with --gate, exit 1 on a failed gate."""
+    from harness import compare
+
+    return compare.run_command(args, gate=False)
+
+
+def cmd_gate(args) -> int:
+    """The CI gate: one line on stdout, exit 0 pass, 1 fail, 2 error."""
+    from harness import compare
+
+    return compare.run_command(args, gate=True)
 
 
 def cmd_env(args) -> int:
@@ -102,9 +128,18 @@ def cmd_env(args) -> int:
 def cmd_merge(args) -> int:
     recs = [record.load(p) for p in args.records]
     merged = record.merge(recs, allow_mixed=args.allow_mixed, sources=[str(p) for p in args.records])
+    if args.label is not None:
+        merged["label"] = args.label
     path = record.save(merged, args.out)
     print(f"torchconform: merged {len(recs)} records ({len(merged['tests'])} tests) into {path}")
     return 0
+
+
+def cmd_bench(args) -> int:
+    """Benchmarks: single run, --pair interleaving, or --calibrate (see harness/bench/runner.py)."""
+    from harness.bench.runner import cmd_bench as _run
+
+    return _run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render the reports from a run record",
                          description="Render index.html, summary.md and junit.xml from RECORD (a record.json "
                                      "or the folder holding it).")
-    rep.add_argument("record", metavar="RECORD")
-    rep.add_argument("--out", default=None, help="report folder (default: the record's folder)")
+    rep.add_argument("records", nargs="+", metavar="RECORD",
+                     help="run record(s); the last is reported, several add a per-benchmark history")
+    rep.add_argument("--out", default=None, help="report folder (default: the last record's folder)")
+    rep.add_argument("--baseline", default=None, metavar="RECORD", help="compare against this run record")
+    rep.add_argument("--policy", default=None, metavar="FILE", help="gate policy for --baseline (docs/policy.md)")
+    rep.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots")
     rep.set_defaults(func=cmd_report)
+
+    from harness import compare as _compare
+
+    cp = sub.add_parser("compare", help="compare a candidate run with a baseline: what changed, reports",
+                        description="Compare CANDIDATE with BASELINE (run records): new failures, fixes, tests "
+                                    "that appeared or vanished, precision drift, benchmark ratios with confidence "
+                                    "intervals, environment differences; writes index.html, summary.md, "
+                                    "junit.xml and comparison.json into --out and prints the gate's verdict line.")
+    _compare.add_arguments(cp, gate=False)
+    cp.set_defaults(func=cmd_compare)
+
+    g = sub.add_parser("gate", help="CI gate: exit 0 pass, 1 fail, 2 error, with the reason in one line",
+                       description="Decide whether CANDIDATE may replace BASELINE under the policy (docs/policy.md): "
+                                   "prints one line (GATE PASS/GATE FAIL: reasons) and exits 0 (pass), 1 (fail) or "
+                                   "2 (missing or corrupt record, bad policy). --out writes the full reports.")
+    _compare.add_arguments(g, gate=True)
+    g.set_defaults(func=cmd_gate)
 
     e = sub.add_parser("env", help="print this machine's environment fingerprint")
     e.add_argument("--json", action="store_true", help="the full fingerprint as JSON")
@@ -144,7 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("records", nargs="+", metavar="RECORD")
     m.add_argument("--out", required=True, help="path of the merged record")
     m.add_argument("--allow-mixed", action="store_true", help="merge even if fingerprints are not comparable")
+    m.add_argument("--label", default=None, help="label of the merged record (default: the first record's)")
     m.set_defaults(func=cmd_merge)
+
+    from harness.bench import runner as _bench_runner  # stdlib-only at import; torch loads in cmd_bench
+
+    bn = sub.add_parser("bench", help="run the benchmarks and write a run record with every sample",
+                        description="Measure the benchmark definitions (suites/<section>/bench_*.py) and write "
+                                    "OUT/record.json; --pair A B interleaves two Python installations and compares "
+                                    "them; --calibrate K measures this installation's noise into OUT/noise.json.")
+    _bench_runner.add_arguments(bn)
+    bn.set_defaults(func=cmd_bench)
     return p
 
 

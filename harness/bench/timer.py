@@ -2,7 +2,7 @@
 
 CPU: ``time.perf_counter`` around a *block* of ``inner_loops`` calls, with the garbage collector
 off while timing (as :mod:`timeit`); the number of inner loops is chosen after warm-up so that a
-block lasts at least ``block_time`` (default 10 ms), which makes the timer's own overhead
+block lasts at least ``block_time`` (default 1 ms), which makes the timer's own overhead
 (< 1 µs per block) negligible, as ``torch.utils.benchmark.Timer.blocked_autorange`` does. Each
 sample is the block's time divided by ``inner_loops``: seconds per call.
 
@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 @dataclass
 class TimerConfig:
-    min_time: float = 0.2       # measured seconds per case (per side in pair mode), warm-up excluded
+    min_time: float = 0.25      # measured seconds per case (per side in pair mode), warm-up excluded
     max_time: float = 2.0       # stop sampling after this many measured seconds
-    min_samples: int = 15
-    max_samples: int = 300
-    block_time: float = 0.01    # each sample times calls lasting at least this long in total
+    min_samples: int = 20
+    max_samples: int = 1000
+    block_time: float = 0.001   # each sample times calls lasting at least this long in total (>= 1000x timer overhead)
     warmup_time: float = 0.05   # run the callable for at least this long before measuring
     warmup_calls: int = 2
     l2: str = "warm"            # CUDA only: 'warm' or 'flush'

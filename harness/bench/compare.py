@@ -1,0 +1,231 @@
+"""Comparing the benchmarks of two run records, and calibrating each benchmark's noise.
+
+Decision rule (one row per benchmark case name):
+
+* ``ratio`` = median(candidate) / median(baseline) of the per-call samples (> 1 = slower).
+* ``ci_low``/``ci_high``: percentile-bootstrap interval of the ratio at confidence ``1 - alpha``,
+  widened by the calibrated run-to-run spread when a noise file gives one for the benchmark
+  (:func:`harness.stats.ratio_ci`).
+* ``p_value``: two-sided Mann-Whitney U test of the two sample sets; ``q_value``: Benjamini-Hochberg
+  across every compared benchmark in the suite, so the expected share of false alarms among the
+  flagged benchmarks is at most ``alpha`` (and, when nothing changed, the chance that anything at all
+  is flagged is at most ``alpha``).
+* ``regression``: ``q_value < alpha`` AND the whole interval is above 1 (``ci_low > 1``) AND the
+  estimated slowdown reaches the threshold (``ratio >= 1 + threshold``). Significance alone would flag
+  0.5% drifts from thousands of samples; magnitude alone would flag noise.
+  ``improvement`` is the mirror image (``ci_high < 1``, ``ratio <= 1 / (1 + threshold)``).
+* ``noisy``: too few samples (< 5 a side) to test, or an interval so wide that it contains both a
+  ``threshold`` slowdown and a ``threshold`` speed-up: the data cannot say either way.
+* otherwise ``unchanged``.
+* ``gating``: False (advisory) when the benchmark's minimum detectable effect ``mde`` exceeds
+  ``threshold``. ``mde`` comes from the noise file (repeated runs of one installation, see
+  :func:`noise_from_records`) when it has the benchmark, else from the two records' own within-run
+  scatter (which does not see run-to-run drift, so it is optimistic; the reason says which).
+* Pair mode (``torchconform bench --pair``) re-measures every flagged benchmark; a candidate entry
+  carrying a ``confirmation`` whose verdict differs downgrades the row to ``unchanged`` (reason
+  says "not confirmed"), so a regression needs two independent measurements to agree.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from harness import stats
+from harness.errors import HarnessError
+
+NOISE_KIND = "torchconform.bench-noise"
+VERDICTS = ("regression", "improvement", "unchanged", "noisy", "missing_in_baseline", "missing_in_candidate")
+MIN_SAMPLES = 5
+
+
+def _entries(rec: dict) -> dict[str, dict]:
+    """Benchmark entries with samples, by name (skipped/errored cases have none and count as missing)."""
+    out = {}
+    for b in rec.get("benchmarks", []) or []:
+        s = [float(x) for x in (b.get("samples") or []) if isinstance(x, (int, float))]
+        if s:
+            out[b["name"]] = b
+    return out
+
+
+def _fraction(entry: dict | None, rec: dict) -> float | None:
+    if entry is None:
+        return None
+    if entry.get("roofline_fraction") is not None:
+        return entry["roofline_fraction"]
+    from harness.bench.timer import roofline
+
+    ceil = (rec.get("ceilings") or {}).get(entry.get("device") or "cpu")
+    return roofline(entry, ceil, stats.median(entry["samples"]))["roofline_fraction"]
+
+
+def _samples(entry: dict) -> np.ndarray:
+    return np.asarray([float(x) for x in entry["samples"] if isinstance(x, (int, float))], dtype=np.float64)
+
+
+def decide(base: np.ndarray, cand: np.ndarray, q: float, lo: float, hi: float, ratio: float, *,
+           alpha: float, threshold: float) -> tuple[str, str]:
+    """The verdict and its reason for one benchmark (see the module docstring)."""
+    up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
+    if base.size < MIN_SAMPLES or cand.size < MIN_SAMPLES:
+        return "noisy", f"too few samples to test ({base.size} baseline, {cand.size} candidate; need {MIN_SAMPLES})"
+    if q < alpha and lo > 1.0 and ratio >= up:
+        return "regression", f"{(ratio - 1) * 100:.1f}% slower (CI {lo:.3f}..{hi:.3f}, q={q:.2g})"
+    if q < alpha and hi < 1.0 and ratio <= down:
+        return "improvement", f"{(1 - ratio) * 100:.1f}% faster (CI {lo:.3f}..{hi:.3f}, q={q:.2g})"
+    if lo < down and hi > up:
+        return "noisy", f"CI {lo:.3f}..{hi:.3f} spans both a {threshold:.0%} speed-up and slow-down"
+    if q < alpha and (lo > 1.0 or hi < 1.0):
+        return "unchanged", f"significant but below the {threshold:.0%} threshold (ratio {ratio:.3f})"
+    return "unchanged", f"ratio {ratio:.3f} (CI {lo:.3f}..{hi:.3f}, q={q:.2g})"
+
+
+def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, threshold: float = 0.05,
+                       noise: dict | None = None) -> list[dict]:
+    """Rows, one per benchmark name present in either record, each with keys:
+    name, group, section, device, n_baseline, n_candidate, median_baseline, median_candidate,
+    ratio (candidate/baseline median, >1 = slower), ci_low, ci_high (bootstrap CI of the ratio),
+    p_value (two-sided rank test, Mann-Whitney U), q_value (Benjamini-Hochberg across the suite),
+    verdict in {"regression","improvement","unchanged","noisy","missing_in_baseline","missing_in_candidate"},
+    gating (bool: False = advisory because the benchmark's calibrated minimum detectable effect exceeds threshold),
+    mde (minimum detectable effect if known), roofline_fraction_baseline, roofline_fraction_candidate, reason (str).
+
+    ``noise`` is a noise document (:func:`noise_from_records`, :func:`load_noise`) or None.
+    Rows come sorted by name."""
+    if not (0 < alpha < 1) or threshold < 0:
+        raise HarnessError(f"alpha must be in (0, 1) and threshold >= 0 (got alpha={alpha}, threshold={threshold})")
+    b_entries, c_entries = _entries(baseline), _entries(candidate)
+    noise_b = (noise or {}).get("benchmarks", {}) if noise else {}
+    power = float((noise or {}).get("power", 0.9)) if noise else 0.9
+    names = sorted(set(b_entries) | set(c_entries))
+    rows: list[dict] = []
+    tested: list[int] = []
+    pvals: list[float] = []
+    for name in names:
+        b, c = b_entries.get(name), c_entries.get(name)
+        ref = b or c
+        row = {"name": name, "group": ref.get("group"), "section": ref.get("section"), "device": ref.get("device"),
+               "n_baseline": 0, "n_candidate": 0, "median_baseline": None, "median_candidate": None,
+               "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "q_value": None,
+               "verdict": None, "gating": True, "mde": None,
+               "roofline_fraction_baseline": _fraction(b, baseline), "roofline_fraction_candidate": _fraction(c, candidate),
+               "reason": ""}
+        if b is None or c is None:
+            row["verdict"] = "missing_in_baseline" if b is None else "missing_in_candidate"
+            side = "baseline" if b is None else "candidate"
+            row["reason"] = f"no samples in the {side} record"
+            if b is not None:
+                row["n_baseline"], row["median_baseline"] = len(b["samples"]), stats.median(b["samples"])
+            if c is not None:
+                row["n_candidate"], row["median_candidate"] = len(c["samples"]), stats.median(c["samples"])
+            row["gating"] = False
+            rows.append(row)
+            continue
+        bs, cs = _samples(b), _samples(c)
+        row.update(n_baseline=int(bs.size), n_candidate=int(cs.size),
+                   median_baseline=stats.median(bs), median_candidate=stats.median(cs))
+        nz = noise_b.get(name) or {}
+        sigma_run = nz.get("sigma_log")
+        sigma_run = float(sigma_run) if isinstance(sigma_run, (int, float)) and math.isfinite(sigma_run) else 0.0
+        seed = zlib.crc32(name.encode())
+        ratio, lo, hi = stats.ratio_ci(bs, cs, conf=1 - alpha, seed=seed, extra_sigma_log=sigma_run)
+        _, p = stats.mann_whitney_u(cs, bs)
+        row.update(ratio=ratio, ci_low=lo, ci_high=hi, p_value=p)
+        if isinstance(nz.get("mde"), (int, float)):
+            row["mde"] = float(nz["mde"])
+            mde_src = f"calibrated from {nz.get('runs', '?')} runs"
+        else:
+            s_within = math.hypot(stats.sigma_log_within(bs, seed=seed), stats.sigma_log_within(cs, seed=seed + 1))
+            row["mde"] = stats.mde_from_sigma(s_within / math.sqrt(2.0), alpha=alpha, power=power) \
+                if math.isfinite(s_within) else None
+            mde_src = "from within-run scatter only (no noise calibration)"
+        if row["mde"] is not None and row["mde"] > threshold:
+            row["gating"] = False
+            row["_advisory"] = f"advisory: minimum detectable effect {row['mde']:.1%} > threshold {threshold:.0%} ({mde_src})"
+        tested.append(len(rows))
+        pvals.append(p)
+        rows.append(row)
+    qs = stats.benjamini_hochberg(pvals)
+    for i, q in zip(tested, qs):
+        row = rows[i]
+        row["q_value"] = float(q)
+        verdict, reason = decide(_samples(b_entries[row["name"]]), _samples(c_entries[row["name"]]), float(q),
+                                 row["ci_low"], row["ci_high"], row["ratio"], alpha=alpha, threshold=threshold)
+        conf = c_entries[row["name"]].get("confirmation")
+        if verdict in ("regression", "improvement") and isinstance(conf, dict) and conf.get("verdict") != verdict:
+            reason = (f"first measurement: {reason}; not confirmed on re-measurement "
+                      f"(ratio {conf.get('ratio', float('nan')):.3f}, {conf.get('verdict')})")
+            verdict = "unchanged"
+        elif verdict in ("regression", "improvement") and isinstance(conf, dict):
+            reason += f"; confirmed on re-measurement (ratio {conf.get('ratio', float('nan')):.3f})"
+        row["verdict"] = verdict
+        adv = row.pop("_advisory", None)
+        row["reason"] = reason + (f"; {adv}" if adv else "")
+    for row in rows:
+        row.pop("_advisory", None)
+    return rows
+
+
+def flagged(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["verdict"] in ("regression", "improvement")]
+
+
+# ----------------------------------------------------------------------------------------- noise
+
+def noise_from_records(records: list[dict], *, alpha: float = 0.01, power: float = 0.9,
+                       threshold: float = 0.05) -> dict:
+    """A noise document from repeated runs of ONE installation: for every benchmark, the run-to-run
+    standard deviation of the log median (``sigma_log``), the minimum detectable effect of a
+    two-run comparison at ``alpha`` and ``power`` (``mde``), and whether that is small enough to gate
+    on ``threshold`` (``gating``)."""
+    if len(records) < 2:
+        raise HarnessError("noise calibration needs at least 2 runs of the same installation (3 or more advised)")
+    per: dict[str, list[float]] = {}
+    within: dict[str, list[float]] = {}
+    for rec in records:
+        for name, e in _entries(rec).items():
+            per.setdefault(name, []).append(stats.median(e["samples"]))
+            within.setdefault(name, []).append(stats.sigma_log_within(e["samples"]))
+    out = {}
+    for name, meds in sorted(per.items()):
+        if len(meds) < 2:
+            continue
+        s_run = stats.sigma_log_from_runs(meds)
+        s_in = float(np.nanmean(within[name])) if within[name] else float("nan")
+        # small K underestimates the spread; never trust less than the within-run error
+        sigma = max(s_run, s_in) if math.isfinite(s_in) else s_run
+        mde = stats.mde_from_sigma(sigma, alpha=alpha, power=power)
+        out[name] = {"sigma_log": sigma, "sigma_log_runs": s_run, "sigma_log_within": s_in, "runs": len(meds),
+                     "medians": meds, "mde": mde, "gating": bool(mde <= threshold)}
+    return {"kind": NOISE_KIND, "version": 1, "alpha": alpha, "power": power, "threshold": threshold,
+            "runs": len(records), "fingerprint": (records[0].get("fingerprint") or {}).get("torch"),
+            "benchmarks": out}
+
+
+def save_noise(noise: dict, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(noise, indent=1, default=float), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_noise(path) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "noise.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{p}: no such noise file") from None
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{p}: not a noise file ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != NOISE_KIND:
+        raise HarnessError(f"{p}: not a torchconform noise file (kind {NOISE_KIND!r})")
+    return data
