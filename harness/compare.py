@@ -15,6 +15,7 @@ shows and the gate decides on:
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from harness.manifest import EXPECTED, IMPROVED, SKIPPED, evaluate
 from harness.policy import Policy, default as default_policy
@@ -23,6 +24,7 @@ FAILING = ("failed", "error", "xpassed")
 PASSING = ("passed",)
 NOT_RUN = ("skipped", "xfailed")
 
+DEFAULT_COMPARE_OUT = Path("reports") / "compare"
 CHANGE_ORDER = ("new_failure", "improved", "fixed", "still_failing", "newly_skipped", "expected",
                 "appeared", "vanished", "unskipped", "expected_skipped")
 
@@ -102,7 +104,8 @@ def precision_drift(baseline: dict, candidate: dict, policy: Policy) -> list[dic
             rows.append({"nodeid": t["nodeid"], "section": t.get("section") or "-", "device": t.get("device"),
                          "dtype": t.get("dtype"), "baseline_ratio": rb, "candidate_ratio": rc,
                          "growth": growth, "status": t["status"], "failing": rc > 1})
-    rows.sort(key=lambda r: (-r["candidate_ratio"], r["nodeid"]))
+    # still-passing tests first: their drift is the news (failing ones are reported as failures)
+    rows.sort(key=lambda r: (r["failing"] or r["status"] in FAILING, -r["candidate_ratio"], r["nodeid"]))
     return rows
 
 
@@ -136,24 +139,24 @@ def fallback_compare(baseline: dict, candidate: dict, *, alpha=0.01, threshold=0
                "median_baseline": _median(b["samples"]) if b else None,
                "median_candidate": _median(c["samples"]) if c else None,
                "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "q_value": None,
-               "gating": False, "mde": None, "roofline_fraction_baseline": None,
+               "gating": True, "mde": None, "roofline_fraction_baseline": None,
                "roofline_fraction_candidate": None, "reason": "fallback statistics (harness.bench.compare missing)"}
         if b is None or not b["samples"]:
-            row["verdict"] = "missing_in_baseline"
+            row["verdict"], row["gating"] = "missing_in_baseline", False
         elif c is None or not c["samples"]:
-            row["verdict"] = "missing_in_candidate"
+            row["verdict"], row["gating"] = "missing_in_candidate", False
         else:
             row["ratio"] = row["median_candidate"] / row["median_baseline"]
             bs, cs = b["samples"], c["samples"]
             if len(bs) < 3 or len(cs) < 3:
-                row["verdict"] = "noisy"
+                row["verdict"], row["gating"] = "noisy", False
             else:
                 boots = sorted(_median(rng.choices(cs, k=len(cs))) / _median(rng.choices(bs, k=len(bs)))
                                for _ in range(400))
                 lo, hi = boots[int(0.5 * alpha * 400)], boots[min(399, int((1 - 0.5 * alpha) * 400))]
                 row["ci_low"], row["ci_high"] = lo, hi
                 if lo > 1 + threshold:
-                    row["verdict"], row["gating"] = "regression", True
+                    row["verdict"] = "regression"
                 elif hi < 1 / (1 + threshold):
                     row["verdict"] = "improvement"
                 elif hi - lo > 4 * threshold:
@@ -162,6 +165,17 @@ def fallback_compare(baseline: dict, candidate: dict, *, alpha=0.01, threshold=0
                     row["verdict"] = "unchanged"
         rows.append(row)
     return rows
+
+
+def load_noise(path) -> dict:
+    """A benchmark noise document (``torchconform bench --calibrate`` output)."""
+    try:
+        from harness.bench.compare import load_noise as _load
+    except ImportError:
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"{path}: reading a noise file needs harness.bench.compare, which is missing") from None
+    return _load(path)
 
 
 def _compare_impl():
@@ -180,43 +194,46 @@ def hardware_differences(baseline: dict, candidate: dict) -> list[str]:
     return [k for k in ("cpu_model", "gpus") if kb.get(k) != kc.get(k)]
 
 
-def benchmark_rows(baseline: dict, candidate: dict, policy: Policy) -> tuple[list[dict], str]:
-    """Benchmarks partitioned by policy rule, each part compared with the rule's threshold and
-    alpha; a row gates only when the statistics say so, its rule is 'gating' and (if the policy
-    asks) both runs used the same hardware."""
+def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: dict | None = None) -> tuple[list[dict], str]:
+    """One row per benchmark. Each policy rule's benchmarks are decided with the rule's threshold
+    and alpha; the statistics always see every benchmark, so the false-discovery correction
+    (q-values) runs across the whole suite. A regression blocks only when the statistics say the
+    benchmark can gate (its noise allows detecting ``threshold``), its rule is 'gating', and (if
+    the policy asks) both runs used the same hardware. ``row['gating']`` is that combined answer."""
     if not baseline.get("benchmarks") and not candidate.get("benchmarks"):
         return [], "none"
     fn, impl = _compare_impl()
     rules = [*policy.bench_rules, policy.bench_default]
-    parts: dict[int, tuple[list, list]] = {}
-    for which, rec in ((0, baseline), (1, candidate)):
+    members: dict[int, set] = {}
+    for rec in (candidate, baseline):
         for b in rec.get("benchmarks", []):
-            r = policy.bench_rule(b)
-            parts.setdefault(rules.index(r), ([], []))[which].append(b)
+            if any(b["name"] in m for m in members.values()):
+                continue
+            members.setdefault(rules.index(policy.bench_rule(b)), set()).add(b["name"])
     hw_diff = hardware_differences(baseline, candidate) if policy.require_same_hardware else []
     rows = []
-    for i, (bb, cb) in sorted(parts.items()):
+    for i, names in sorted(members.items()):
         rule = rules[i]
         kw = {"alpha": rule.alpha, "threshold": rule.threshold}
-        if rule.noise is not None:
-            kw["noise"] = rule.noise
-        part_rows = fn(dict(baseline, benchmarks=bb), dict(candidate, benchmarks=cb), **kw)
-        for row in part_rows:
+        if noise is not None:
+            kw["noise"] = noise
+        for row in fn(baseline, candidate, **kw):
+            if row["name"] not in names:
+                continue
             row = dict(row)
-            row["rule"] = rule.pattern
-            row["threshold"] = rule.threshold
-            row["alpha"] = rule.alpha
-            row["mode"] = rule.mode
+            row.update(rule=rule.pattern, threshold=rule.threshold, alpha=rule.alpha, mode=rule.mode)
             stat_gating = bool(row.get("gating"))
             row["gating"] = stat_gating and rule.gating and not hw_diff
-            if stat_gating and hw_diff:
-                row["advisory_reason"] = f"machines differ ({', '.join(hw_diff)})"
-            elif stat_gating and not rule.gating:
+            if stat_gating and not rule.gating:
                 row["advisory_reason"] = f"advisory rule {rule.pattern}"
+            elif stat_gating and hw_diff:
+                row["advisory_reason"] = f"machines differ ({', '.join(hw_diff)})"
+            elif not stat_gating and row.get("verdict") not in ("missing_in_baseline", "missing_in_candidate"):
+                row["advisory_reason"] = "too noisy to gate at this threshold"
             rows.append(row)
     order = {"regression": 0, "missing_in_candidate": 1, "noisy": 2, "improvement": 3, "missing_in_baseline": 4,
              "unchanged": 5}
-    rows.sort(key=lambda r: (not r["gating"], order.get(r.get("verdict"), 9), -(r.get("ratio") or 0), r["name"]))
+    rows.sort(key=lambda r: (order.get(r.get("verdict"), 9), not r["gating"], -(r.get("ratio") or 0), r["name"]))
     return rows, impl
 
 
@@ -294,16 +311,17 @@ def decide(cmp: dict, policy: Policy) -> dict:
             warnings.append(msg)
     if by["newly_skipped"]:
         warnings.append(f"{_plural(len(by['newly_skipped']), 'test')} newly skipped")
-    drift = cmp["drift"]
+    drift = [r for r in cmp["drift"] if not r["failing"] and r["status"] not in FAILING]
     if drift:
-        msg = (f"{_plural(len(drift), 'test')} lost precision headroom "
+        msg = (f"{_plural(len(drift), 'passing test')} lost precision headroom "
                f"(error/allowance grew ≥{policy.drift_factor:g}×, e.g. {drift[0]['nodeid']} "
                f"{drift[0]['baseline_ratio']:.3g} → {drift[0]['candidate_ratio']:.3g})")
         (reasons if policy.drift_blocks else warnings).append(msg)
     stale = cmp["manifest"]["stale"]
     if stale:
         warnings.append(f"{_plural(len(stale), 'stale manifest entry', 'stale manifest entries')} "
-                        f"match no test of this run (e.g. {stale[0]['description']})")
+                        f"(applies to this build, matches no test of the run: {stale[0]['description']}"
+                        + (f" and {len(stale) - 1} more" if len(stale) > 1 else "") + ")")
     if cmp["hardware_differences"]:
         warnings.append(f"runs used different hardware ({', '.join(cmp['hardware_differences'])}): "
                         "benchmark ratios are advisory")
@@ -327,7 +345,7 @@ def _side(rec: dict) -> dict:
             "tests": len(rec.get("tests", [])), "benchmarks": len(rec.get("benchmarks", []))}
 
 
-def compare(baseline: dict, candidate: dict, policy: Policy | None = None) -> dict:
+def compare(baseline: dict, candidate: dict, policy: Policy | None = None, *, noise: dict | None = None) -> dict:
     """The comparison of ``candidate`` against ``baseline`` under ``policy`` (see module doc)."""
     from harness.report.model import environment_rows
 
@@ -343,7 +361,91 @@ def compare(baseline: dict, candidate: dict, policy: Policy | None = None) -> di
         "hardware_differences": hardware_differences(baseline, candidate),
         "environment": environment_rows(candidate.get("fingerprint") or {}, baseline.get("fingerprint") or {}),
     }
-    cmp["benchmarks"], cmp["bench_stats"] = benchmark_rows(baseline, candidate, policy)
+    if noise is None and policy.bench_noise:
+        noise = load_noise(policy.bench_noise)
+    cmp["benchmarks"], cmp["bench_stats"] = benchmark_rows(baseline, candidate, policy, noise=noise)
     cmp["counts"] = dict(Counter(r["change"] for r in cmp["tests"]))
     cmp["gate"] = decide(cmp, policy)
     return cmp
+
+
+# --------------------------------------------------------------------------------------------
+# command-line glue (``torchconform compare`` / ``gate`` / ``report``)
+# --------------------------------------------------------------------------------------------
+
+def load_history(folder) -> list[dict]:
+    """Every valid run record under ``folder`` (``*.json`` and ``*/record.json``, recursively),
+    oldest first; files that are not run records are skipped with a note on stderr."""
+    import sys
+
+    from harness import record
+    from harness.errors import HarnessError, RecordError
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise HarnessError(f"{root}: --history needs a folder of run records")
+    recs, seen = [], set()
+    for path in sorted(root.rglob("*.json")):
+        try:
+            rec = record.load(path)
+        except RecordError as exc:
+            print(f"torchconform: note: skipping {exc}", file=sys.stderr)
+            continue
+        if rec["run_id"] not in seen:
+            seen.add(rec["run_id"])
+            recs.append(rec)
+    return sorted(recs, key=lambda r: r.get("created") or "")
+
+
+def run_command(args, *, gate: bool) -> int:
+    """``compare`` (reports; with ``--gate`` also the exit status) and ``gate`` (one line on
+    stdout, exit 0 pass / 1 fail; reports only with ``--out``)."""
+    import sys
+
+    from harness import policy as _policy, record
+
+    base = record.load(args.baseline)
+    cand = record.load(args.candidate)
+    pol = _policy.load(args.policy, manifests=args.manifest or ())
+    noise = load_noise(args.noise) if getattr(args, "noise", None) else None
+    cmp = compare(base, cand, pol, noise=noise)
+    history = load_history(args.history) if getattr(args, "history", None) else None
+    if history is not None:
+        ids = {r["run_id"] for r in history}
+        history = history + [r for r in (base, cand) if r["run_id"] not in ids]
+    out = getattr(args, "out", None)
+    if out:
+        from harness import report
+
+        paths = report.write_all(cand, out, baseline=base, policy=pol, comparison=cmp, history=history,
+                                 plots=not getattr(args, "no_plots", False))
+        stream = sys.stderr if gate else sys.stdout
+        for kind, p in paths.items():
+            print(f"torchconform: {kind} report {p}", file=stream)
+    print(cmp["gate"]["line"], flush=True)
+    if gate or getattr(args, "gate", False):
+        return 0 if cmp["gate"]["verdict"] == "PASS" else 1
+    return 0
+
+
+def add_arguments(parser, *, gate: bool) -> None:
+    parser.add_argument("baseline", metavar="BASELINE", help="the baseline run record (record.json or its folder)")
+    parser.add_argument("candidate", metavar="CANDIDATE", help="the candidate run record")
+    parser.add_argument("--policy", default=None, metavar="FILE",
+                        help="gate policy (TOML, see docs/policy.md; default $TORCHCONFORM_POLICY, else the "
+                             "checkout's policy/torchconform-policy.toml, else built-in defaults)")
+    parser.add_argument("--manifest", action="append", metavar="FILE",
+                        help="extra expectation manifest ([[expected_failure]] tables); repeatable")
+    parser.add_argument("--noise", default=None, metavar="FILE",
+                        help="benchmark noise file from `torchconform bench --calibrate` (overrides the policy's)")
+    if gate:
+        parser.add_argument("--out", default=None, metavar="DIR",
+                            help="also write index.html, summary.md, junit.xml and comparison.json here")
+    else:
+        parser.add_argument("--out", default=str(DEFAULT_COMPARE_OUT), metavar="DIR",
+                            help="report folder (default reports/compare)")
+        parser.add_argument("--history", default=None, metavar="DIR",
+                            help="folder of earlier run records: adds per-benchmark history plots")
+        parser.add_argument("--gate", action="store_true",
+                            help="exit 1 when the gate fails (as `torchconform gate` does)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots (faster)")

@@ -42,7 +42,6 @@ class BenchRule:
     threshold: float = 0.05  # relative slowdown that counts as a regression (0.05 = 5 %)
     alpha: float = 0.01      # significance level (false-discovery rate across benchmarks)
     mode: str = "gating"     # 'gating': a regression fails the gate; 'advisory': reported only
-    noise: float | None = None  # extra relative noise floor passed to the statistics
 
     @property
     def gating(self) -> bool:
@@ -52,8 +51,7 @@ class BenchRule:
         return glob_match(self.pattern, bench.get("group")) or glob_match(self.pattern, bench.get("name"))
 
     def as_dict(self) -> dict:
-        return {"pattern": self.pattern, "threshold": self.threshold, "alpha": self.alpha, "mode": self.mode,
-                "noise": self.noise}
+        return {"pattern": self.pattern, "threshold": self.threshold, "alpha": self.alpha, "mode": self.mode}
 
 
 @dataclass
@@ -75,6 +73,7 @@ class Policy:
     # [benchmarks]
     bench_default: BenchRule = field(default_factory=BenchRule)
     bench_rules: list = field(default_factory=list)
+    bench_noise: str | None = None  # a noise file from `torchconform bench` calibration (path)
     # [[expected_failure]] (and included manifests)
     expectations: list = field(default_factory=list)
 
@@ -101,7 +100,7 @@ class Policy:
                 "precision": {"growth_factor": self.drift_factor, "min_ratio": self.drift_min_ratio,
                               "blocking": self.drift_blocks},
                 "benchmarks": {"default": self.bench_default.as_dict(),
-                               "rules": [r.as_dict() for r in self.bench_rules]},
+                               "rules": [r.as_dict() for r in self.bench_rules], "noise": self.bench_noise},
                 "expected_failures": len(self.expectations)}
 
 
@@ -118,8 +117,8 @@ _GATE = {"fail_on_incomplete", "fail_on_improved", "persistent_failures", "max_v
          "require_same_hardware"}
 _SECTIONS = {"blocking", "advisory"}
 _PRECISION = {"growth_factor", "min_ratio", "blocking"}
-_BENCH = {"default", "rule"}
-_RULE = {"pattern", "threshold", "alpha", "mode", "noise"}
+_BENCH = {"default", "rule", "noise"}
+_RULE = {"pattern", "threshold", "alpha", "mode"}
 
 
 def _check_keys(d, allowed, where, src):
@@ -157,7 +156,6 @@ def _rule(d, where, src, base: BenchRule | None = None) -> BenchRule:
     thr = float(_typed(d, "threshold", (int, float), where, src, base.threshold))
     alpha = float(_typed(d, "alpha", (int, float), where, src, base.alpha))
     mode = _typed(d, "mode", (str,), where, src, base.mode)
-    noise = _typed(d, "noise", (int, float), where, src, base.noise)
     if not 0 <= thr < 10:
         raise PolicyError(f"{src}: [{where}] threshold {thr} is a relative slowdown (0.05 = 5 %), not {thr}")
     if not 0 < alpha < 1:
@@ -165,7 +163,7 @@ def _rule(d, where, src, base: BenchRule | None = None) -> BenchRule:
     if mode not in MODES:
         raise PolicyError(f"{src}: [{where}] mode must be one of {', '.join(MODES)}, not {mode!r}")
     return BenchRule(pattern=_typed(d, "pattern", (str,), where, src, base.pattern), threshold=thr, alpha=alpha,
-                     mode=mode, noise=None if noise is None else float(noise))
+                     mode=mode)
 
 
 def from_dict(data: dict, source: str = "<policy>", base_dir: Path | None = None) -> Policy:
@@ -201,6 +199,10 @@ def from_dict(data: dict, source: str = "<policy>", base_dir: Path | None = None
         p.bench_default = _rule(b["default"], "benchmarks.default", src)
         if p.bench_default.pattern != "*":
             raise PolicyError(f"{src}: [benchmarks.default] takes no pattern (it applies to every other benchmark)")
+    noise = _typed(b, "noise", (str,), "benchmarks", src, None)
+    if noise:
+        path = Path(noise)
+        p.bench_noise = str(base_dir / path if base_dir is not None and not path.is_absolute() else path)
     rules = b.get("rule", [])
     if not isinstance(rules, list):
         raise PolicyError(f"{src}: benchmarks.rule must be an array of tables ([[benchmarks.rule]])")

@@ -24,7 +24,24 @@ def _fmt(x, spec=".3g"):
     return str(x)
 
 
+def _pct(x):
+    if x is None:
+        return "–"
+    return f"{(float(x) - 1) * 100:+.1f}%"
+
+
+def _num(x, spec=".3g"):
+    if x is None:
+        return "–"
+    try:
+        return format(float(x), spec)
+    except (TypeError, ValueError):
+        return str(x)
+
+
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["pct"] = _pct
+_ENV.filters["num"] = _num
 
 
 def render(model: dict, template: str = "report.html.j2") -> str:

@@ -1,13 +1,53 @@
-"""JUnit XML renderer: one testsuite per section, for CI systems that read JUnit."""
+"""JUnit XML renderer: one testsuite per section, for CI systems that read JUnit.
+
+With a comparison, tests the expectation manifest covers are written as skipped ("expected
+failure: REASON") or, for an unexpected pass, as failures; a ``torchconform.benchmarks`` suite
+has one case per benchmark (a failure for a gating regression) and a ``torchconform.gate`` suite
+one case carrying the gate's verdict.
+"""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 
-def _clean(s: str) -> str:
+def _clean(s) -> str:
     # XML 1.0 forbids most control characters; drop them rather than emit an unreadable file.
-    return "".join(ch for ch in s if ch in "\t\n\r" or ord(ch) >= 0x20)
+    return "".join(ch for ch in str(s) if ch in "\t\n\r" or 0x20 <= ord(ch) < 0xD800 or 0xE000 <= ord(ch) < 0xFFFE
+                   or ord(ch) >= 0x10000)
+
+
+def _first(msg: str) -> str:
+    return msg.strip().splitlines()[0][:500] if msg.strip() else ""
+
+
+def _case(suite, t) -> None:
+    nodeid = t["nodeid"]
+    path, _, name = nodeid.partition("::")
+    case = ET.SubElement(suite, "testcase", classname=_clean(path.replace("/", ".").removesuffix(".py")),
+                         name=_clean(name or path), time=f"{t.get('duration', 0):.3f}")
+    msg = _clean(t.get("message") or "")
+    first = _first(msg)
+    change = t.get("change")
+    exp = t.get("expectation")
+    if change == "expected":
+        ET.SubElement(case, "skipped", message=_clean(f"expected failure (manifest): {exp['reason']}"))
+    elif change == "improved":
+        el = ET.SubElement(case, "failure", message=_clean(f"unexpected pass of an expected failure ({exp['entry']}): "
+                                                           "update the manifest"))
+        el.text = _clean(f"manifest reason: {exp['reason']}")
+    elif t["status"] in ("failed", "xpassed"):
+        el = ET.SubElement(case, "failure", message=first or t["status"])
+        el.text = msg
+    elif t["status"] == "error":
+        el = ET.SubElement(case, "error", message=first)
+        el.text = msg
+    elif t["status"] in ("skipped", "xfailed"):
+        ET.SubElement(case, "skipped", message=first or t["status"])
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{(x - 1) * 100:+.1f}%"
 
 
 def render(model: dict) -> str:
@@ -16,26 +56,41 @@ def render(model: dict) -> str:
         by_section[t.get("section") or "harness"].append(t)
     root = ET.Element("testsuites", name="torchconform", tests=str(model["totals"]["total"]))
     for section, tests in sorted(by_section.items()):
-        failures = sum(t["status"] in ("failed", "xpassed") for t in tests)
-        errors = sum(t["status"] == "error" for t in tests)
-        skipped = sum(t["status"] in ("skipped", "xfailed") for t in tests)
-        suite = ET.SubElement(root, "testsuite", name=section, tests=str(len(tests)), failures=str(failures),
+        exp = [t for t in tests if t.get("change") == "expected"]
+        failures = sum((t["status"] in ("failed", "xpassed") and t.get("change") != "expected")
+                       or t.get("change") == "improved" for t in tests)
+        errors = sum(t["status"] == "error" and t.get("change") != "expected" for t in tests)
+        skipped = sum(t["status"] in ("skipped", "xfailed") for t in tests) + len(exp)
+        suite = ET.SubElement(root, "testsuite", name=_clean(section), tests=str(len(tests)), failures=str(failures),
                               errors=str(errors), skipped=str(skipped),
                               time=f"{sum(t.get('duration', 0) for t in tests):.3f}")
         for t in tests:
-            nodeid = t["nodeid"]
-            path, _, name = nodeid.partition("::")
-            case = ET.SubElement(suite, "testcase", classname=path.replace("/", ".").removesuffix(".py"),
-                                 name=_clean(name or path), time=f"{t.get('duration', 0):.3f}")
-            msg = _clean(t.get("message") or "")
-            first = msg.strip().splitlines()[0][:500] if msg.strip() else ""
-            if t["status"] in ("failed", "xpassed"):
-                el = ET.SubElement(case, "failure", message=first or t["status"])
-                el.text = msg
-            elif t["status"] == "error":
-                el = ET.SubElement(case, "error", message=first)
-                el.text = msg
-            elif t["status"] in ("skipped", "xfailed"):
-                ET.SubElement(case, "skipped", message=first or t["status"])
+            _case(suite, t)
+    cmp = model.get("comparison")
+    if cmp is not None:
+        rows = cmp["benchmarks"]
+        if rows:
+            suite = ET.SubElement(root, "testsuite", name="torchconform.benchmarks", tests=str(len(rows)),
+                                  failures=str(sum(bool(r.get("gating")) and r.get("verdict") == "regression"
+                                                   for r in rows)), errors="0", skipped="0", time="0")
+            for r in rows:
+                case = ET.SubElement(suite, "testcase", classname="torchconform.benchmarks", name=_clean(r["name"]),
+                                     time="0")
+                summary = (f"{r.get('verdict')}: time ratio {_pct(r.get('ratio'))} "
+                           f"[CI {_pct(r.get('ci_low'))}, {_pct(r.get('ci_high'))}], threshold "
+                           f"{(r.get('threshold') or 0) * 100:.0f}% ({r.get('mode')})")
+                if r.get("gating") and r.get("verdict") == "regression":
+                    ET.SubElement(case, "failure", message=_clean(summary))
+                else:
+                    ET.SubElement(case, "system-out").text = _clean(summary)
+        g = cmp["gate"]
+        suite = ET.SubElement(root, "testsuite", name="torchconform.gate", tests="1",
+                              failures=str(int(g["verdict"] != "PASS")), errors="0", skipped="0", time="0")
+        case = ET.SubElement(suite, "testcase", classname="torchconform.gate", name="gate", time="0")
+        if g["verdict"] != "PASS":
+            el = ET.SubElement(case, "failure", message=_clean(g["line"]))
+            el.text = _clean("\n".join(g["reasons"] + [f"warning: {w}" for w in g["warnings"]]))
+        elif g["warnings"]:
+            ET.SubElement(case, "system-out").text = _clean("\n".join(f"warning: {w}" for w in g["warnings"]))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

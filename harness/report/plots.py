@@ -1,0 +1,142 @@
+"""Plots for the HTML report, rendered with matplotlib's Agg backend into base64 PNG data URIs
+(so the report stays one self-contained file, and no user-controlled text ever becomes markup).
+
+Every function returns ``None`` when there is nothing to draw; :func:`unavailable` says why
+plots cannot be drawn at all (matplotlib missing), for the report to print instead.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+MAX_BARS = 40
+MAX_PANELS = 12
+_COLORS = {"regression": "#c0392b", "improvement": "#1f8a4c", "unchanged": "#4a6fa5", "noisy": "#c77c02"}
+
+
+def unavailable() -> str | None:
+    try:
+        import matplotlib  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return f"plots unavailable: matplotlib cannot be imported ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _data_uri(fig) -> str:
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _short(s: str, n: int = 64) -> str:
+    s = str(s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _finite(*xs) -> bool:
+    return all(isinstance(x, (int, float)) and math.isfinite(x) for x in xs)
+
+
+def bench_ratio(rows: list[dict]) -> str | None:
+    """Candidate/baseline time ratio per benchmark with its confidence interval as horizontal
+    error bars, the 1.0 line and each benchmark's threshold band (grey)."""
+    rows = [r for r in rows if _finite(r.get("ratio"))]
+    if not rows:
+        return None
+    # the interesting ones first: gating regressions, then by distance from 1
+    rows = sorted(rows, key=lambda r: (not r.get("gating"), -abs(math.log(r["ratio"]))))[:MAX_BARS]
+    rows = rows[::-1]  # matplotlib draws y=0 at the bottom
+    plt = _pyplot()
+    height = 1.2 + 0.32 * len(rows)
+    fig, ax = plt.subplots(figsize=(9.5, height))
+    ys = list(range(len(rows)))
+    for y, r in zip(ys, rows):
+        t = r.get("threshold")
+        if _finite(t):
+            lo, hi = 1 / (1 + t), 1 + t
+            ax.barh(y, hi - lo, left=lo, height=0.8, color="#e8ebf2", zorder=0)
+    for y, r in zip(ys, rows):
+        color = _COLORS.get(r.get("verdict"), "#778")
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        if _finite(lo, hi):
+            ax.errorbar(r["ratio"], y, xerr=[[max(r["ratio"] - lo, 0)], [max(hi - r["ratio"], 0)]], fmt="o",
+                        color=color, ecolor=color, capsize=3, markersize=5, zorder=3)
+        else:
+            ax.plot(r["ratio"], y, "o", color=color, markersize=5, zorder=3)
+        if r.get("gating") and r.get("verdict") == "regression":
+            ax.plot(r["ratio"], y, "o", markersize=11, markerfacecolor="none", markeredgecolor=color, zorder=4)
+    ax.axvline(1.0, color="#333", linewidth=1, zorder=1)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([_short(r["name"]) for r in rows], fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("candidate time / baseline time  (>1 slower; bars: confidence interval; grey: threshold band)")
+    ax.grid(axis="x", color="#eee", zorder=0)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=v) for v, c in _COLORS.items()
+               if any(r.get("verdict") == v for r in rows)]
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+    return _data_uri(fig)
+
+
+def history(hist: dict) -> str | None:
+    """Median time per benchmark across runs (small multiples, one panel per benchmark, the
+    interquartile range as error bars), for the benchmarks that moved most."""
+    runs, series = hist.get("runs") or [], hist.get("series") or {}
+    if len(runs) < 2 or not series:
+        return None
+
+    def spread(points):
+        vals = [p["median"] for p in points if p and _finite(p.get("median"))]
+        return (max(vals) / min(vals)) if len(vals) >= 2 and min(vals) > 0 else 1.0
+
+    names = sorted(series, key=lambda n: -spread(series[n]))[:MAX_PANELS]
+    names = [n for n in names if sum(1 for p in series[n] if p) >= 2] or names[:1]
+    plt = _pyplot()
+    cols = 3 if len(names) > 4 else min(len(names), 2)
+    nrows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.6 * nrows), squeeze=False)
+    labels = [_short(r.get("label") or r.get("created") or r.get("run_id") or str(i), 18) for i, r in enumerate(runs)]
+    for ax, name in zip([a for row in axes for a in row], names):
+        xs, ys, lo, hi = [], [], [], []
+        for i, p in enumerate(series[name]):
+            if p and _finite(p.get("median")):
+                xs.append(i)
+                ys.append(p["median"])
+                lo.append(max(p["median"] - (p.get("q1") if _finite(p.get("q1")) else p["median"]), 0))
+                hi.append(max((p.get("q3") if _finite(p.get("q3")) else p["median"]) - p["median"], 0))
+        scale, unit = _time_scale(ys)
+        ax.errorbar(xs, [y * scale for y in ys], yerr=[[v * scale for v in lo], [v * scale for v in hi]],
+                    fmt="o-", color="#4a6fa5", capsize=2, markersize=4)
+        ax.set_title(_short(name, 48), fontsize=8)
+        ax.set_xticks(range(len(runs)))
+        ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
+        ax.set_ylabel(f"median ({unit})", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_ylim(bottom=0)
+        ax.grid(color="#eee")
+    for ax in [a for row in axes for a in row][len(names):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _data_uri(fig)
+
+
+def _time_scale(values):
+    m = max(values) if values else 1.0
+    for scale, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "µs"), (1e9, "ns")):
+        if m * scale >= 1:
+            return scale, unit
+    return 1e9, "ns"
