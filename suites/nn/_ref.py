@@ -232,8 +232,8 @@ def rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
     return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
 
 
-def run_recurrent(mod, x, hx=None, kind="lstm"):
-    """Unrolled reference for nn.LSTM / nn.GRU with seq-first x (T, B, I) in float64.
+def run_recurrent(mod, x, hx=None, kind="lstm", between_layers=None):
+    """Unrolled reference for nn.LSTM / nn.GRU / nn.RNN (kind 'lstm', 'gru', 'rnn') with seq-first x (T, B, I) in float64.
 
     Returns (output (T, B, D*H_out), h_n, c_n or None) with the documented layouts: output
     concatenates forward then backward direction; h_n is (num_layers*D, B, H_out) ordered
@@ -254,6 +254,7 @@ def run_recurrent(mod, x, hx=None, kind="lstm"):
         h0, c0 = hx, None
     layer_in = x
     hn, cn = [], []
+    nonlin = getattr(mod, "nonlinearity", "tanh")
     for layer in range(nl):
         outs = []
         for dr in range(dirs):
@@ -270,13 +271,17 @@ def run_recurrent(mod, x, hx=None, kind="lstm"):
             for t in steps:
                 if kind == "lstm":
                     h, c = lstm_cell(layer_in[t], h, c, w_ih, w_hh, b_ih, b_hh, w_hr)
-                else:
+                elif kind == "gru":
                     h = gru_cell(layer_in[t], h, w_ih, w_hh, b_ih, b_hh)
+                else:
+                    h = rnn_cell(layer_in[t], h, w_ih, w_hh, b_ih, b_hh, nonlin)
                 out[t] = h
             outs.append(out)
             hn.append(h)
             cn.append(c)
         layer_in = np.concatenate(outs, axis=2)
+        if between_layers is not None and layer < nl - 1:
+            layer_in = between_layers(layer_in)
     return layer_in, np.stack(hn), (np.stack(cn) if kind == "lstm" else None)
 
 
