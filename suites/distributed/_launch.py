@@ -113,12 +113,9 @@ def _worker(rank, world_size, backend, addr, port, threads, inbox, outbox):
             outbox.put((rank, call_id, True, fn(ctx, *args, **kwargs)))
         except BaseException:  # noqa: BLE001
             outbox.put((rank, call_id, False, traceback.format_exc()))
-    try:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    except Exception:  # noqa: BLE001 - shutting down anyway
-        pass
+    # No destroy_process_group(): it may wait on peers that are already gone; the parent reaps us.
+    outbox.close()
+    outbox.join_thread()
 
 
 class World:
@@ -203,7 +200,7 @@ class World:
                 q.put(None)
             except Exception:  # noqa: BLE001
                 pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3
         for p in self._procs:
             p.join(max(0.1, deadline - time.monotonic()))
         self.kill()
