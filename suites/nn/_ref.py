@@ -312,3 +312,44 @@ def layer_norm(x, shape_len, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         y = y + bias
     return y
+
+
+def mha(query, key, value, num_heads, w_q, w_k, w_v, b_q, b_k, b_v, w_o, b_o, key_padding_mask=None,
+        attn_mask=None, bias_k=None, bias_v=None, add_zero_attn=False):
+    """nn.MultiheadAttention on seq-first inputs (L, N, E), (S, N, kdim), (S, N, vdim).
+
+    q/k/v projections, optional bias_k/bias_v rows appended to the key/value sequence, optional zero
+    row appended per head, scale 1/sqrt(head_dim), masks (bool True = NOT allowed, float = added),
+    softmax, head concat, out_proj. Returns (output (L, N, E), weights per head (N, h, L, S')).
+    """
+    l, n, e = query.shape
+    hd = e // num_heads
+    q = query @ w_q.T + (0 if b_q is None else b_q)
+    k = key @ w_k.T + (0 if b_k is None else b_k)
+    v = value @ w_v.T + (0 if b_v is None else b_v)
+    if bias_k is not None:
+        k = np.concatenate([k, np.broadcast_to(bias_k.reshape(1, 1, e), (1, n, e))], axis=0)
+        v = np.concatenate([v, np.broadcast_to(bias_v.reshape(1, 1, e), (1, n, e))], axis=0)
+    s = k.shape[0]
+    qh = q.reshape(l, n, num_heads, hd).transpose(1, 2, 0, 3)  # (N, h, L, hd)
+    kh = k.reshape(s, n, num_heads, hd).transpose(1, 2, 0, 3)
+    vh = v.reshape(s, n, num_heads, hd).transpose(1, 2, 0, 3)
+    extra = s - key.shape[0]
+    if add_zero_attn:
+        kh = np.concatenate([kh, np.zeros((n, num_heads, 1, hd))], axis=2)
+        vh = np.concatenate([vh, np.zeros((n, num_heads, 1, hd))], axis=2)
+        extra += 1
+    logits = qh @ kh.transpose(0, 1, 3, 2) / math.sqrt(hd)  # (N, h, L, S')
+    add = np.zeros(logits.shape)
+    if attn_mask is not None:
+        am = attn_mask
+        if am.ndim == 3:
+            am = am.reshape(n, num_heads, l, -1)
+        am = np.pad(am, [(0, 0)] * (am.ndim - 1) + [(0, extra)])  # padded columns: allowed / +0
+        add = add + (np.where(am, -np.inf, 0.0) if am.dtype == bool else am)
+    if key_padding_mask is not None:
+        kpm = np.pad(key_padding_mask, [(0, 0), (0, extra)])
+        add = add + (np.where(kpm, -np.inf, 0.0) if kpm.dtype == bool else kpm)[:, None, None, :]
+    w = softmax(logits + add, -1)
+    o = (w @ vh).transpose(2, 0, 1, 3).reshape(l, n, e)
+    return o @ w_o.T + (0 if b_o is None else b_o), w
