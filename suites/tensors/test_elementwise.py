@@ -24,9 +24,9 @@ def _ref(t: torch.Tensor) -> np.ndarray:
     """The tensor's values (after rounding to its dtype) as a float64/complex128/int NumPy array."""
     t = t.detach().cpu()
     if t.is_complex():
-        return t.to(torch.complex128).numpy()
+        return t.to(torch.complex128).numpy().copy()
     if t.is_floating_point():
-        return t.to(torch.float64).numpy()
+        return t.to(torch.float64).numpy().copy()
     return t.numpy().copy()
 
 

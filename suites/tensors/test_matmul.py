@@ -19,9 +19,9 @@ NAN = float("nan")
 def _ref(t):
     t = t.detach().cpu()
     if t.is_complex():
-        return t.to(torch.complex128).numpy()
+        return t.to(torch.complex128).numpy().copy()
     if t.is_floating_point():
-        return t.to(torch.float64).numpy()
+        return t.to(torch.float64).numpy().copy()
     return t.numpy().copy()
 
 

@@ -24,9 +24,9 @@ DIMS = [None, 0, 1, -1, (0, 2), (-1, -3)]
 def _ref(t):
     t = t.detach().cpu()
     if t.is_complex():
-        return t.to(torch.complex128).numpy()
+        return t.to(torch.complex128).numpy().copy()
     if t.is_floating_point():
-        return t.to(torch.float64).numpy()
+        return t.to(torch.float64).numpy().copy()
     return t.numpy().copy()
 
 
