@@ -79,7 +79,7 @@ class Transformer(nn.Module):
 
     def forward(self, x, pad):
         t = x.shape[1]
-        causal = torch.triu(torch.full((t, t), float("-inf"), dtype=x.dtype, device=x.device), diagonal=1)
+        causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=x.device), diagonal=1)
         # is_causal=True: the hint that the mask is causal (without it the encoder compares the mask
         # with a generated one, a data-dependent branch no exporter can follow)
         h = self.enc(self.inp(x), mask=causal, src_key_padding_mask=pad, is_causal=True)
@@ -148,7 +148,9 @@ class ZooEntry:
     ``inputs(batch, seq, case, seed)`` builds the float32 CPU inputs; ``dims`` names the dynamic
     axes of each input ("batch"/"seq"); ``cases`` are named input families that must all agree
     (the control-flow model has one per branch); ``unsupported`` maps a lane to why it cannot
-    reproduce eager; ``default`` says whether the default tier exports it.
+    reproduce eager, ``unsupported_dynamic`` the lanes that reproduce it only at the example's
+    shapes; ``default`` says whether the default tier exports it, ``slow_lanes`` the lanes whose
+    export is too slow for the default tier even so.
     """
 
     name: str
@@ -157,7 +159,9 @@ class ZooEntry:
     dims: tuple
     cases: tuple = ("default",)
     unsupported: dict = field(default_factory=dict)
+    unsupported_dynamic: dict = field(default_factory=dict)
     default: bool = False
+    slow_lanes: tuple = ()
     seed: int = 1234
 
     def build(self, device="cpu", dtype=torch.float32) -> nn.Module:
@@ -211,12 +215,22 @@ _TRACE_CF = "torch.jit.trace records the branch taken for the example input; the
 _EXPORT_CF = ("torch.export cannot guard on the data-dependent `if x.sum() > 0` "
               "(GuardOnDataDependentSymNode; rewrite with torch.cond)")
 
+_RNN_SEQ = ("torch.export specialises the sequence length of nn.LSTM/nn.GRU "
+            "(UserError: Constraints violated (seq))")
+
 ZOO: dict[str, ZooEntry] = {e.name: e for e in [
     ZooEntry("mlp", MLP, _mlp_inputs, dims=({0: "batch"},), default=True),
     ZooEntry("cnn", CNN, _cnn_inputs, dims=({0: "batch"},), default=True),
-    ZooEntry("rnn", RNN, _rnn_inputs, dims=({0: "batch", 1: "seq"},)),
+    ZooEntry("rnn", RNN, _rnn_inputs, dims=({0: "batch", 1: "seq"},),
+             unsupported={"export_dynamic": _RNN_SEQ},
+             unsupported_dynamic={"onnx_dynamo": "the dynamo ONNX exporter relaxes the specialised sequence length "
+                                                 "of nn.LSTM/nn.GRU (" + _RNN_SEQ + ") but the graph still fixes it: "
+                                                 "onnxruntime rejects other sequence lengths"}),
     ZooEntry("transformer", Transformer, _transformer_inputs, dims=({0: "batch", 1: "seq"}, {0: "batch", 1: "seq"}),
-             default=True),
+             unsupported={"onnx_legacy": "under torch.no_grad the eval-mode encoder takes its fused fast path "
+                                         "(aten::_transformer_encoder_layer_fwd), which the legacy (TorchScript) "
+                                         "ONNX exporter has no symbolic for"},
+             default=True, slow_lanes=("export_dynamic", "onnx_dynamo")),
     ZooEntry("control_flow", ControlFlow, _cf_inputs, dims=({0: "batch"},), cases=("pos", "neg"),
              unsupported={"jit_trace": _TRACE_CF,
                           "export": _EXPORT_CF, "export_dynamic": _EXPORT_CF,
