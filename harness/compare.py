@@ -99,7 +99,7 @@ def precision_drift(baseline: dict, candidate: dict, policy: Policy) -> list[dic
         if rc is None or rb is None or rc != rc:
             continue
         growth = float("inf") if rb <= 0 or rb != rb else rc / rb
-        flagged = rc > policy.drift_min_ratio and growth >= policy.drift_factor
+        flagged = rc > policy.drift_min_ratio and growth >= policy.drift_factor * (1 - 1e-9)  # 0.3/0.1 < 3.0
         if flagged:
             rows.append({"nodeid": t["nodeid"], "section": t.get("section") or "-", "device": t.get("device"),
                          "dtype": t.get("dtype"), "baseline_ratio": rb, "candidate_ratio": rc,
@@ -186,12 +186,40 @@ def _compare_impl():
     return compare_benchmarks, "harness.bench.compare"
 
 
-def hardware_differences(baseline: dict, candidate: dict) -> list[str]:
+HARDWARE_KEYS = ("cpu_model", "gpus")
+
+
+def mark_mixed(merged: dict, records: list[dict]) -> list[str]:
+    """After ``merge --allow-mixed``: record in the merged fingerprint (``mixed``: key -> the
+    distinct values) which comparability keys differed between the merged records, so a later
+    comparison knows its benchmarks came from several machines. Returns the differing keys."""
     from harness.fingerprint import comparability_key
 
-    kb = comparability_key(baseline.get("fingerprint") or {})
-    kc = comparability_key(candidate.get("fingerprint") or {})
-    return [k for k in ("cpu_model", "gpus") if kb.get(k) != kc.get(k)]
+    keys = [comparability_key(r.get("fingerprint") or {}) for r in records]
+    mixed = {}
+    for k in keys[0] if keys else {}:
+        values = []
+        for kk in keys:
+            if kk[k] not in values:
+                values.append(kk[k])
+        if len(values) > 1:
+            mixed[k] = values
+    if mixed:
+        merged["fingerprint"] = dict(merged.get("fingerprint") or {}, mixed=mixed)
+    return list(mixed)
+
+
+def hardware_differences(baseline: dict, candidate: dict) -> list[str]:
+    """Hardware keys (CPU model, GPUs) that differ between the runs, or within a run merged from
+    several machines; benchmark ratios across them are advisory."""
+    from harness.fingerprint import comparability_key
+
+    fb, fc = baseline.get("fingerprint") or {}, candidate.get("fingerprint") or {}
+    kb, kc = comparability_key(fb), comparability_key(fc)
+    out = [k for k in HARDWARE_KEYS if kb.get(k) != kc.get(k)]
+    for side, fp in (("baseline", fb), ("candidate", fc)):
+        out += [f"{k} within the {side}" for k in HARDWARE_KEYS if k in (fp.get("mixed") or {})]
+    return out
 
 
 def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: dict | None = None) -> tuple[list[dict], str]:
@@ -224,6 +252,7 @@ def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: di
             row.update(rule=rule.pattern, threshold=rule.threshold, alpha=rule.alpha, mode=rule.mode)
             stat_gating = bool(row.get("gating"))
             row["gating"] = stat_gating and rule.gating and not hw_diff
+            row["advisory_reason"] = None
             if stat_gating and not rule.gating:
                 row["advisory_reason"] = f"advisory rule {rule.pattern}"
             elif stat_gating and hw_diff:

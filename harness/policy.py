@@ -54,6 +54,11 @@ class BenchRule:
         return {"pattern": self.pattern, "threshold": self.threshold, "alpha": self.alpha, "mode": self.mode}
 
 
+# the built-in defaults equal policy/torchconform-policy.toml (a test keeps them in step)
+DEFAULT_RULES = (BenchRule("data.*", 0.15, 0.01, "advisory"), BenchRule("distributed.*", 0.20, 0.01, "advisory"),
+                 BenchRule("memory.*", 0.10, 0.01, "gating"))
+
+
 @dataclass
 class Policy:
     source: str = "built-in defaults"
@@ -65,14 +70,14 @@ class Policy:
     require_same_hardware: bool = True    # benchmark regressions gate only on the same CPU/GPU model
     # [sections]
     blocking_sections: list = field(default_factory=lambda: ["*"])
-    advisory_sections: list = field(default_factory=list)
+    advisory_sections: list = field(default_factory=lambda: ["distributed", "ecosystem"])
     # [precision]
     drift_factor: float = 3.0
     drift_min_ratio: float = 0.1
     drift_blocks: bool = False
     # [benchmarks]
     bench_default: BenchRule = field(default_factory=BenchRule)
-    bench_rules: list = field(default_factory=list)
+    bench_rules: list = field(default_factory=lambda: list(DEFAULT_RULES))
     bench_noise: str | None = None  # a noise file from `torchconform bench` calibration (path)
     # [[expected_failure]] (and included manifests)
     expectations: list = field(default_factory=list)
@@ -204,6 +209,8 @@ def from_dict(data: dict, source: str = "<policy>", base_dir: Path | None = None
         path = Path(noise)
         p.bench_noise = str(base_dir / path if base_dir is not None and not path.is_absolute() else path)
     rules = b.get("rule", [])
+    if "rule" in b:  # a file's rules replace the built-in ones (an empty list: no rules at all)
+        p.bench_rules = []
     if not isinstance(rules, list):
         raise PolicyError(f"{src}: benchmarks.rule must be an array of tables ([[benchmarks.rule]])")
     for i, r in enumerate(rules):
