@@ -130,6 +130,12 @@ def cmd_merge(args) -> int:
     merged = record.merge(recs, allow_mixed=args.allow_mixed, sources=[str(p) for p in args.records])
     if args.label is not None:
         merged["label"] = args.label
+    from harness.compare import mark_mixed
+
+    mixed = mark_mixed(merged, recs)
+    if mixed:
+        print(f"torchconform: warning: merged records differ in {', '.join(mixed)}; their benchmarks will "
+              "only advise", file=sys.stderr)
     path = record.save(merged, args.out)
     print(f"torchconform: merged {len(recs)} records ({len(merged['tests'])} tests) into {path}")
     return 0
