@@ -203,3 +203,29 @@ def test_forward_mode_dual(device, np_rng):
     assert_close("torch.autograd.forward_ad", primal, np.sin(xn) * xn, op="elementwise", args="primal")
     assert_close("torch.autograd.forward_ad", tangent, (np.cos(xn) * xn + np.sin(xn)) * tn, op="gradient",
                  args="tangent")
+
+
+def test_create_graph_implies_retain_graph(device):
+    """retain_graph defaults to create_graph: after grad(..., create_graph=True) the same graph can be
+    differentiated again without retain_graph."""
+    x = _t([0.5, 2.0], device, True)
+    y = (x ** 3).sum()
+    (g,) = torch.autograd.grad(y, x, create_graph=True)
+    (g_again,) = torch.autograd.grad(y, x)
+    assert_close("torch.autograd.grad", g_again, 3 * np.array([0.5, 2.0]) ** 2, op="gradient",
+                 args="second call after create_graph=True")
+    assert_close("torch.autograd.grad", g, 3 * np.array([0.5, 2.0]) ** 2, op="gradient")
+
+
+def test_grad_is_grads_batched(device, np_rng):
+    """is_grads_batched=True treats the first dim of grad_outputs as a batch of vectors: row b of the result
+    is v_b^T J (the full Jacobian for v = I), for y = A tanh(x)."""
+    if "is_grads_batched" not in inspect.signature(torch.autograd.grad).parameters:
+        pytest.skip("torch.autograd.grad has no is_grads_batched in this torch (added in 1.11)")
+    xn, An = np_rng.standard_normal(3), np_rng.standard_normal((2, 3))
+    x = _t(xn, device, True)
+    y = _t(An, device) @ torch.tanh(x)
+    V = np_rng.standard_normal((4, 2))
+    (g,) = torch.autograd.grad(y, x, grad_outputs=_t(V, device), is_grads_batched=True)
+    J = An * (1 - np.tanh(xn) ** 2)[None, :]
+    assert_close("torch.autograd.grad", g, V @ J, op="gradient", args="is_grads_batched=True")

@@ -273,11 +273,29 @@ def test_backward_broadcast_reduces_grad(device, np_rng):
 
 
 def test_backward_noncontiguous_leaf(device, np_rng):
-    """A transposed (non-contiguous) input still gets a correct gradient of its own shape."""
+    """A non-contiguous (transposed) leaf gets a correct gradient of its own shape, laid out with the leaf's
+    strides (AccumulateGrad's layout contract for non-overlapping dense leaves)."""
     wn = np_rng.standard_normal((4, 3))
-    w = _leaf(wn, device)
     xn = np_rng.standard_normal((3, 2))
-    y = w.t().t() @ torch.tensor(xn, device=device)     # through non-contiguous views
-    yt = (w.t()).T
-    (y.sum() + (yt * yt).sum()).backward()
-    assert_close("Tensor.backward", w.grad, np.ones((4, 2)) @ xn.T + 2 * wn, op="gradient", args="via .t()")
+    w = torch.tensor(wn.T.copy(), dtype=torch.float64, device=device).t().requires_grad_()
+    assert_true("Tensor.t", w.is_leaf and not w.is_contiguous(), "setup: expected a non-contiguous leaf")
+    y = w @ torch.tensor(xn, device=device)
+    (y.sum() + (w * w).sum()).backward()
+    assert_close("Tensor.backward", w.grad, np.ones((4, 2)) @ xn.T + 2 * wn, op="gradient", args="transposed leaf")
+    assert_equal("Tensor.backward", w.grad.stride(), w.stride(), args="grad strides match the leaf")
+
+
+def test_grad_setter_validates(device):
+    """Assigning .grad checks shape and dtype: a wrong-shaped or wrong-dtype grad raises; a right one is
+    used (and accumulated into) by the next backward."""
+    x = torch.ones(2, 3, dtype=torch.float64, device=device, requires_grad=True)
+
+    def set_grad(g):
+        x.grad = g
+    assert_raises("Tensor.grad", RuntimeError, set_grad, torch.ones(3, 2, dtype=torch.float64, device=device),
+                  match="different size|size", args="wrong shape")
+    assert_raises("Tensor.grad", RuntimeError, set_grad, torch.ones(2, 3, dtype=torch.float32, device=device),
+                  match="type|dtype", args="wrong dtype")
+    x.grad = torch.full((2, 3), 10.0, dtype=torch.float64, device=device)
+    (x * 2).sum().backward()
+    assert_close("Tensor.grad", x.grad, np.full((2, 3), 12.0), op="gradient", args="accumulates into assigned grad")
