@@ -231,3 +231,19 @@ def test_workflow_is_valid_yaml(name):
         steps = " ".join(str(s) for s in wf["jobs"]["gate"]["steps"])
         for needle in ("torchconform merge", "torchconform gate", "GITHUB_STEP_SUMMARY", "dawidd6/action-download-artifact"):
             assert needle in steps
+
+
+def test_compare_history_folder(capsys, tmp_path):
+    hist = tmp_path / "hist"
+    hist.mkdir()
+    (hist / "junk.json").write_text("{not json")
+    older = golden("baseline")
+    older["run_id"], older["created"], older["label"] = "older", "2026-04-01T00:00:00+00:00", "older"
+    save(hist, "r1", older)
+    rc, out, err = run(capsys, "compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--policy", POLICY,
+                       "--out", tmp_path / "c", "--history", hist, "--no-plots")
+    assert rc == 0 and "skipping" in err and "junk.json" in err
+    text = (tmp_path / "c" / "index.html").read_text()
+    assert "History (3 runs)" in text
+    rc, _, err = run(capsys, "compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--history", tmp_path / "nope")
+    assert rc == 2 and "--history needs a folder" in err

@@ -88,7 +88,7 @@ def bench_ratio(rows: list[dict]) -> str | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=c, label=v) for v, c in _COLORS.items()
                if any(r.get("verdict") == v for r in rows)]
     if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _data_uri(fig)
 
 
