@@ -49,6 +49,11 @@ def _boot_medians(a: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.nd
     return np.median(a[idx], axis=1)
 
 
+def bootstrap_medians(x, n_boot: int = 2000, seed=0) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of the median of ``x`` (finite values; x must not be empty)."""
+    return _boot_medians(_arr(x), n_boot, _rng(seed))
+
+
 def bootstrap_median_ci(x, *, conf: float = 0.95, n_boot: int = 2000, seed=0) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the median of ``x``."""
     a = _arr(x)
@@ -69,13 +74,14 @@ def bootstrap_log_ratio(baseline, candidate, *, n_boot: int = 2000, seed=0) -> n
 
 
 def ratio_ci(baseline, candidate, *, conf: float = 0.99, n_boot: int = 2000, seed=0,
-             extra_sigma_log: float = 0.0) -> tuple[float, float, float]:
+             extra_sigma_log: float = 0.0, boot: tuple | None = None) -> tuple[float, float, float]:
     """``(ratio, ci_low, ci_high)`` of the ratio of medians.
 
     The interval is the percentile bootstrap of the log ratio. ``extra_sigma_log`` is a calibrated
     run-to-run standard deviation of one run's log median (see :func:`mde_from_runs`): comparing two
     separate runs adds that spread twice, so it widens the interval's half-widths in quadrature by
     ``z * sqrt(2) * extra_sigma_log``. Without it the interval only covers within-run sampling noise.
+    ``boot``: precomputed ``(baseline, candidate)`` bootstrap medians (:func:`bootstrap_medians`) to reuse.
     """
     b, c = _arr(baseline), _arr(candidate)
     if b.size == 0 or c.size == 0:
@@ -84,7 +90,8 @@ def ratio_ci(baseline, candidate, *, conf: float = 0.99, n_boot: int = 2000, see
     if b.size == 1 and c.size == 1:
         lo = hi = center
     else:
-        reps = bootstrap_log_ratio(b, c, n_boot=n_boot, seed=seed)
+        reps = (np.log(boot[1]) - np.log(boot[0])) if boot is not None else \
+            bootstrap_log_ratio(b, c, n_boot=n_boot, seed=seed)
         lo, hi = np.quantile(reps, [(1 - conf) / 2, 1 - (1 - conf) / 2])
         lo, hi = min(float(lo), center), max(float(hi), center)
     if extra_sigma_log > 0:

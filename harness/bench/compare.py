@@ -86,7 +86,7 @@ def decide(base: np.ndarray, cand: np.ndarray, q: float, lo: float, hi: float, r
 
 
 def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, threshold: float = 0.05,
-                       noise: dict | None = None) -> list[dict]:
+                       noise: dict | None = None, n_boot: int = 2000) -> list[dict]:
     """Rows, one per benchmark name present in either record, each with keys:
     name, group, section, device, n_baseline, n_candidate, median_baseline, median_candidate,
     ratio (candidate/baseline median, >1 = slower), ci_low, ci_high (bootstrap CI of the ratio),
@@ -95,7 +95,8 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
     gating (bool: False = advisory because the benchmark's calibrated minimum detectable effect exceeds threshold),
     mde (minimum detectable effect if known), roofline_fraction_baseline, roofline_fraction_candidate, reason (str).
 
-    ``noise`` is a noise document (:func:`noise_from_records`, :func:`load_noise`) or None.
+    ``noise`` is a noise document (:func:`noise_from_records`, :func:`load_noise`) or None;
+    ``n_boot`` the number of bootstrap replicates (seeded per benchmark name: results are reproducible).
     Rows come sorted by name."""
     if not (0 < alpha < 1) or threshold < 0:
         raise HarnessError(f"alpha must be in (0, 1) and threshold >= 0 (got alpha={alpha}, threshold={threshold})")
@@ -133,14 +134,15 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
         sigma_run = nz.get("sigma_log")
         sigma_run = float(sigma_run) if isinstance(sigma_run, (int, float)) and math.isfinite(sigma_run) else 0.0
         seed = zlib.crc32(name.encode())
-        ratio, lo, hi = stats.ratio_ci(bs, cs, conf=1 - alpha, seed=seed, extra_sigma_log=sigma_run)
+        boot_b, boot_c = stats.bootstrap_medians(bs, n_boot, seed), stats.bootstrap_medians(cs, n_boot, seed + 1)
+        ratio, lo, hi = stats.ratio_ci(bs, cs, conf=1 - alpha, extra_sigma_log=sigma_run, boot=(boot_b, boot_c))
         _, p = stats.mann_whitney_u(cs, bs)
         row.update(ratio=ratio, ci_low=lo, ci_high=hi, p_value=p)
         if isinstance(nz.get("mde"), (int, float)):
             row["mde"] = float(nz["mde"])
             mde_src = f"calibrated from {nz.get('runs', '?')} runs"
         else:
-            s_within = math.hypot(stats.sigma_log_within(bs, seed=seed), stats.sigma_log_within(cs, seed=seed + 1))
+            s_within = math.hypot(float(np.std(np.log(boot_b), ddof=1)), float(np.std(np.log(boot_c), ddof=1)))
             row["mde"] = stats.mde_from_sigma(s_within / math.sqrt(2.0), alpha=alpha, power=power) \
                 if math.isfinite(s_within) else None
             mde_src = "from within-run scatter only (no noise calibration)"
