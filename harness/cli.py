@@ -40,7 +40,8 @@ def cmd_run(args) -> int:
     rec_path = Path(args.record) if args.record else out / record.RECORD_FILENAME
     suites = _suites_dir(args.suites)
     cmd = [sys.executable, "-m", "pytest", str(suites), "-p", "harness.pytest_plugin", "--device", args.device,
-           "--tier", args.tier, "--record", str(rec_path), *args.pytest_args]
+           "--tier", args.tier, "--record", str(rec_path), *(["--shard", args.shard] if args.shard else []),
+           *args.pytest_args]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     print("torchconform run:", " ".join(cmd), flush=True)

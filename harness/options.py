@@ -45,7 +45,15 @@ RECORD = Option(
     metavar="PATH",
 )
 
-SUITE_OPTIONS = (DEVICE, TIER)
+SHARD = Option(
+    "--shard",
+    help="run only shard I of N (e.g. 2/4): a stable split by test module, so N runners cover the suite "
+    "once between them; merge their records with `torchconform merge`",
+    default=None,
+    metavar="I/N",
+)
+
+SUITE_OPTIONS = (DEVICE, TIER, SHARD)
 
 
 def add_to_argparse(parser, options=SUITE_OPTIONS) -> None:

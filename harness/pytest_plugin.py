@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import checks, devices, options, record
-from harness.errors import DeviceError
+from harness import checks, devices, options, record, sharding
+from harness.errors import DeviceError, HarnessError
 
 _STATE = pytest.StashKey["_State"]()
 _CHECKS = pytest.StashKey[dict]()
@@ -42,6 +42,8 @@ class _State:
         self._spec = spec
         self._devices: list[str] | None = None
         self.record_path = config.getoption(options.RECORD.dest)
+        shard = config.getoption(options.SHARD.dest)
+        self.shard = sharding.parse_shard(shard) if shard else None
         self.folder = record.OutcomeFolder()
         self.rec = None
 
@@ -65,7 +67,7 @@ def pytest_configure(config):
         state = _State(config)
         if state._spec.strip().lower() != "all":
             state.devices  # an explicitly named but missing device is a usage error, now
-    except DeviceError as exc:
+    except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
     _configure_hypothesis(state.tier)
@@ -142,6 +144,11 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("slow") is not None and state.tier != "full":
             item.add_marker(pytest.mark.skip(reason=f"slow test: runs at --tier full (this run: --tier {state.tier})"))
         keep.append(item)
+    if state.shard is not None:
+        i, n = state.shard
+        mine = set(sharding.select_shard([it.nodeid for it in keep], i, n, by="module"))
+        drop += [it for it in keep if it.nodeid not in mine]
+        keep = [it for it in keep if it.nodeid in mine]
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -293,7 +300,8 @@ def pytest_sessionstart(session):
         except DeviceError:
             devs = []
         state.rec = record.new_record(fingerprint=fingerprint.collect(), tier=state.tier, devices=devs,
-                                      argv=[str(a) for a in session.config.invocation_params.args])
+                                      argv=[str(a) for a in session.config.invocation_params.args],
+                                      shard=f"{state.shard[0]}/{state.shard[1]}" if state.shard else None)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+# Imported here, before any pytester run: pytester drops modules first imported inside an in-process
+# run, and re-importing torch's C extension in the same process crashes.
+import torch  # noqa: F401
 
+import harness.dtypes  # noqa: F401
 from harness import record
 
 pytest_plugins = ["pytester"]

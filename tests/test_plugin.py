@@ -144,3 +144,17 @@ def test_interrupted_run_writes_incomplete_record(pytester):
     rec = json.loads(rec_path.read_text())
     assert rec["complete"] is False
     assert [t["nodeid"].split("::")[1] for t in rec["tests"]][:1] == ["test_a"]
+
+
+def test_shards_partition_the_suite(suite):
+    import re
+
+    counts = []
+    for i in (1, 2, 3):
+        result = run(suite, "suites", "--shard", f"{i}/3", "-q", "--co")
+        m = re.search(r"(\d+)(?:/\d+)? tests? collected", "\n".join(result.outlines))
+        counts.append(int(m.group(1)) if m else 0)
+    total = run(suite, "suites", "-q", "--co")
+    assert sum(counts) == int(re.search(r"(\d+) tests? collected", "\n".join(total.outlines)).group(1))
+    bad = run(suite, "suites", "--shard", "4/3")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
