@@ -32,7 +32,7 @@ $(STAMP):
 	$(VPY) -m pip install --quiet --upgrade pip
 ifneq ($(TORCH),none)
 	@# Install the torch under test first and on its own, so the extras below never pull another build.
-	$(VPY) -m pip install --quiet "$(TORCH)"
+	$(VPY) -m pip install --quiet $(TORCH)
 endif
 	$(VPY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.torchconform-*
