@@ -43,6 +43,7 @@ def test_sequential_indexing(device):
     od = nn.Sequential(OrderedDict([("lin", mods[0]), ("act", nn.ReLU())]))
     assert_true("nn.Sequential", od.lin is mods[0], "OrderedDict names must become attributes")
     assert_equal("nn.Sequential", [n for n, _ in od.named_parameters()], ["lin.weight", "lin.bias"], args="OrderedDict ctor")
+    assert_equal("nn.Sequential.__getitem__", [n for n, _ in od[1:].named_children()], ["act"], args="slice keeps names")
     s.append(nn.Identity())
     assert_true("nn.Sequential.append", len(s) == 5 and isinstance(s[4], nn.Identity), "append failed")
     if hasattr(s, "insert"):
@@ -80,6 +81,10 @@ def test_modulelist(device):
     assert_true("nn.ModuleList", ml[-3] is extra and isinstance(ml[1:3], nn.ModuleList), "indexing/slicing")
     assert_equal("nn.ModuleList", len(ml), 6)
     assert_raises("nn.ModuleList", TypeError, ml.append, torch.ones(1), args="append a tensor")
+    del ml[0]
+    assert_equal("nn.ModuleList.__delitem__", [n for n, _ in ml.named_children()], ["0", "1", "2", "3", "4"],
+                 args="names renumbered after del")
+    assert_true("nn.ModuleList.__delitem__", isinstance(ml[0], nn.ELU), "del ml[0] removed the wrong module")
     assert_raises("nn.ModuleList", IndexError, lambda: ml[6], args="index out of range")
 
 

@@ -53,6 +53,7 @@ def test_conv2d_arguments(device, dtype, kw):
         assert_true("nn.Conv2d", m.bias is None, "bias=False must leave .bias None")
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 @pytest.mark.parametrize("k", [2, 4, (2, 3)])
 def test_conv2d_same_even_kernel(device, k):
     """padding='same' with an even kernel pads asymmetrically (extra on the right/bottom)."""

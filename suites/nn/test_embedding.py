@@ -94,6 +94,18 @@ def test_embedding_from_pretrained_and_sparse(device):
     assert_close("nn.Embedding", s.weight.grad.to_dense(), ref, op="exact", args="sparse grad values")
 
 
+def test_embedding_scale_grad_by_freq(device):
+    """scale_grad_by_freq=True divides each row's gradient by how often it occurs in the mini-batch."""
+    m = nn.Embedding(5, 2, scale_grad_by_freq=True, device=device, dtype=torch.float64)
+    idx = torch.tensor([1, 1, 1, 3, 0, 3], device=device)
+    g = torch.arange(12.0, device=device, dtype=torch.float64).view(6, 2)
+    m(idx).backward(g)
+    ref = np.zeros((5, 2))
+    np.add.at(ref, idx.cpu().numpy(), np64(g))
+    ref /= np.maximum(np.bincount(idx.cpu().numpy(), minlength=5), 1)[:, None]
+    assert_close("nn.Embedding", m.weight.grad, ref, op="gradient", args="scale_grad_by_freq=True")
+
+
 def _bags(inp, offsets, include_last=False):
     ends = list(offsets[1:]) + ([] if include_last else [len(inp)])
     starts = offsets[:-1] if include_last else offsets

@@ -94,6 +94,19 @@ def test_kaiming_normal(device, mode, nonlinearity, a):
     _std("nn.init.kaiming_normal_", t, gain / math.sqrt(fan), f"mode={mode}, {nonlinearity}, a={a}")
 
 
+def test_init_defaults(device):
+    """Defaults: kaiming_uniform_/kaiming_normal_ use a=0, mode='fan_in', nonlinearity='leaky_relu' (gain
+    sqrt(2)); xavier gain 1; uniform_ [0, 1); normal_ N(0, 1); trunc_normal_ [-2, 2]."""
+    t = torch.empty(300, 800, device=device)
+    _uniform_bound("nn.init.kaiming_uniform_", init.kaiming_uniform_(t), math.sqrt(6 / 800), "defaults")
+    _std("nn.init.kaiming_normal_", init.kaiming_normal_(t), math.sqrt(2 / 800), "defaults")
+    _std("nn.init.normal_", init.normal_(t), 1.0, "defaults")
+    a = np64(init.uniform_(t))
+    assert_true("nn.init.uniform_", a.min() >= 0 and a.max() < 1 and a.max() > 0.99 and a.min() < 0.01, "default range [0, 1)")
+    b = np64(init.trunc_normal_(t))
+    assert_true("nn.init.trunc_normal_", b.min() >= -2 and b.max() <= 2 and b.max() > 1.9, "default bounds [-2, 2]")
+
+
 def test_conv_weight_fans(device):
     """Fans of a conv weight (out, in, kH, kW) include the receptive field: fan_in = in*kH*kW,
     fan_out = out*kH*kW. Checked through kaiming_normal_(mode='fan_out', relu) and xavier_normal_."""

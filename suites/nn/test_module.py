@@ -141,6 +141,7 @@ def test_train_eval_propagate(device):
     assert_true("nn.Module.train", all(m.training for m in net.modules()), "train() did not reach every module")
     net.train(False)
     assert_true("nn.Module.train", not net.block.bn.training, "train(False) must act as eval()")
+    assert_raises("nn.Module.train", ValueError, net.train, "yes", args="mode='yes'")
     x = torch.randn(4, 4, device=device)
     before = np64(net.block.bn.running_mean)
     net(x)
@@ -265,6 +266,7 @@ def test_state_dict_round_trip(device):
     """state_dict(): ordered keys (parameters then persistent buffers, per module, dotted), detached values;
     persistent=False buffers excluded; load_state_dict copies values into the existing tensors."""
     net = Net(device)
+    net(torch.randn(6, 4, device=device) * 3 + 1)  # move BatchNorm running stats and the call counter
     sd = net.state_dict()
     assert_equal("nn.Module.state_dict", list(sd),
                  ["fc1.weight", "fc1.bias", "block.scale.w", "block.scale.b", "block.scale.calls", "block.bn.weight",
@@ -278,9 +280,21 @@ def test_state_dict_round_trip(device):
     res = other.load_state_dict(sd)
     assert_equal("nn.Module.load_state_dict", (list(res.missing_keys), list(res.unexpected_keys)), ([], []), args="strict=True")
     assert_true("nn.Module.load_state_dict", other.fc1.weight is w_obj, "load_state_dict must copy into existing parameters")
+    assert_close("nn.Module.load_state_dict", other.block.bn.running_var, np64(net.block.bn.running_var), op="exact",
+                 args="buffers loaded")
+    assert_equal("nn.Module.load_state_dict", int(other.block.scale.calls), 1, args="integer buffer loaded")
     x = torch.randn(3, 4, device=device)
-    net.eval(), other.eval()
+    net.eval()
+    other.eval()
     assert_close("nn.Module.load_state_dict", other(x), np64(net(x)), op="exact", args="same outputs after load")
+    pre = net.block.state_dict(prefix="blk.")
+    assert_true("nn.Module.state_dict", "blk.scale.w" in pre and "blk.bn.running_mean" in pre, "prefix= not applied")
+    try:
+        third = Net(device)
+        third.load_state_dict(net.state_dict(keep_vars=True), assign=True)
+    except TypeError:
+        return  # load_state_dict(assign=...) needs torch >= 2.1; the rest of the contract is checked above
+    assert_true("nn.Module.load_state_dict", third.fc1.weight is net.fc1.weight, "assign=True must take the given tensors")
 
 
 def test_load_state_dict_strict(device):

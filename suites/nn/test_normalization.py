@@ -106,6 +106,7 @@ def test_batchnorm_errors_and_reset(device):
     assert_raises("nn.BatchNorm2d", RuntimeError, nn.BatchNorm2d(3, device=device), torch.randn(2, 4, 2, 2, device=device),
                   args="4 channels into C=3")
     assert_raises("nn.BatchNorm2d", ValueError, nn.BatchNorm2d(3, device=device), torch.randn(2, 3, 4, device=device), args="3-d input")
+    assert_raises("nn.BatchNorm1d", ValueError, nn.BatchNorm1d(3, device=device), torch.randn(2, 3, 4, 4, device=device), args="4-d input")
     m(torch.randn(5, 3, device=device) + 4)
     m.reset_running_stats()
     assert_close("nn.BatchNorm1d", m.running_mean, np.zeros(3), op="exact", args="reset_running_stats")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
 
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from suites.nn._ref import gru_cell, lstm_cell, np64, rnn_cell, run_recurrent
@@ -173,6 +173,30 @@ def test_pack_unsorted_enforce_raises():
     """pack_padded_sequence(enforce_sorted=True) with unsorted lengths is a RuntimeError."""
     assert_raises("nn.utils.rnn.pack_padded_sequence", RuntimeError, pack_padded_sequence, torch.randn(4, 2, 1),
                   torch.tensor([2, 4]), args="lengths [2, 4], enforce_sorted=True")
+
+
+def test_pack_pad_utilities(device):
+    """pack_padded_sequence(batch_first=True) / pad_packed_sequence(batch_first, padding_value, total_length),
+    pack_sequence(enforce_sorted=False) and pad_sequence round-trip the data; batch_sizes count the
+    sequences still running at each step. Catches a lost batch_first, ignored padding_value/total_length."""
+    seqs = [torch.randn(n, 2, device=device, dtype=torch.float64) for n in (2, 4, 3)]
+    padded = pad_sequence(seqs, batch_first=True, padding_value=-7.0)
+    ref = np.full((3, 4, 2), -7.0)
+    for i, s in enumerate(seqs):
+        ref[i, :len(s)] = np64(s)
+    assert_equal("nn.utils.rnn.pad_sequence", padded, ref, args="batch_first=True, padding_value=-7")
+    assert_equal("nn.utils.rnn.pad_sequence", pad_sequence(seqs), ref.swapaxes(0, 1) * (ref.swapaxes(0, 1) != -7.0),
+                 args="default seq-first, padding 0")
+    packed = pack_padded_sequence(padded, torch.tensor([2, 4, 3]), batch_first=True, enforce_sorted=False)
+    assert_equal("nn.utils.rnn.pack_padded_sequence", packed.batch_sizes, np.array([3, 3, 2, 1]), args="batch_sizes")
+    out, lens = pad_packed_sequence(packed, batch_first=True, padding_value=5.0, total_length=6)
+    want = np.full((3, 6, 2), 5.0)
+    for i, s in enumerate(seqs):
+        want[i, :len(s)] = np64(s)
+    assert_equal("nn.utils.rnn.pad_packed_sequence", out, want, args="batch_first, padding_value=5, total_length=6")
+    assert_equal("nn.utils.rnn.pad_packed_sequence", lens, np.array([2, 4, 3]), args="lengths in input order")
+    ps = pack_sequence(seqs, enforce_sorted=False)
+    assert_equal("nn.utils.rnn.pack_sequence", ps.data, np64(packed.data), args="same packing as pack_padded_sequence")
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
