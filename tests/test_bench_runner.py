@@ -1,0 +1,147 @@
+"""The ``torchconform bench`` runner on a tiny fake definition set (tmp_path), and the asv adapter's classes."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from harness import record
+from harness.cli import main
+
+FAKE = textwrap.dedent('''
+    from harness.bench import Benchmark
+
+    def _add(device, n):
+        import torch
+        a = torch.ones(n, device=device)
+        return lambda: a.add(1.0)
+
+    def _mm(device, n, dtype):
+        import torch
+        if dtype == "float16":
+            raise NotImplementedError("float16 is not benchmarked here")
+        a = torch.ones(n, n, device=device)
+        return lambda: a @ a
+
+    def _boom(device):
+        raise RuntimeError("kaboom")
+
+    BENCHMARKS = [
+        Benchmark(name="add", section="fake", setup=_add, params={"n": [10, 1000]}, bytes=lambda n: 8 * n),
+        Benchmark(name="mm", section="fake", setup=_mm, params={"n": [8], "dtype": ["float32", "float16"]},
+                  flops=lambda n, dtype: 2 * n ** 3),
+        Benchmark(name="boom", section="other", setup=_boom, tier="full"),
+    ]
+''')
+
+FAST = ["--min-time", "0.01", "--min-samples", "5", "--block-time", "0.0005", "--no-ceilings", "-q", "--threads", "1"]
+
+
+@pytest.fixture
+def suite(tmp_path):
+    d = tmp_path / "suites" / "fake"
+    d.mkdir(parents=True)
+    (d / "bench_fake.py").write_text(FAKE)
+    return tmp_path / "suites"
+
+
+def _run(suite, out, *extra):
+    return main(["bench", "--suites", str(suite), "--out", str(out), *FAST, *extra])
+
+
+def test_record_has_every_sample_and_skip_reason(suite, tmp_path):
+    out = tmp_path / "out"
+    assert _run(suite, out) == 0
+    rec = record.load(out)  # validates against the schema
+    assert rec["complete"] and rec["exit_status"] == 0 and rec["bench"]["threads"] == 1
+    by = {b["name"]: b for b in rec["benchmarks"]}
+    assert set(by) == {"fake.add[cpu,n=10]", "fake.add[cpu,n=1000]", "fake.mm[cpu,n=8,dtype=float32]",
+                       "fake.mm[cpu,n=8,dtype=float16]"}  # the full-tier 'boom' is not run at default tier
+    ok = by["fake.add[cpu,n=10]"]
+    assert ok["status"] == "ok" and len(ok["samples"]) >= 5 and ok["inner_loops"] >= 1 and ok["bytes"] == 80
+    assert min(ok["samples"]) <= ok["median"] <= max(ok["samples"]) and ok["timer"] == "perf_counter"
+    sk = by["fake.mm[cpu,n=8,dtype=float16]"]
+    assert sk["status"] == "skipped" and sk["samples"] == [] and "float16" in sk["reason"]
+
+
+def test_selection_k_and_section_and_tier(suite, tmp_path, capsys):
+    assert main(["bench", "--suites", str(suite), "--list", "-k", "add and not 1000"]) == 0
+    assert capsys.readouterr().out.split() == ["fake.add[cpu,n=10]"]
+    assert main(["bench", "--suites", str(suite), "--list", "--tier", "full", "--section", "other"]) == 0
+    assert capsys.readouterr().out.split() == ["other.boom[cpu]"]
+    assert main(["bench", "--suites", str(suite), "--list", "--tier", "smoke"]) == 0
+    assert capsys.readouterr().out.split() == ["fake.add[cpu,n=10]", "fake.mm[cpu,n=8,dtype=float32]"]
+
+
+def test_erroring_case_recorded_exit_1(suite, tmp_path):
+    out = tmp_path / "o"
+    assert _run(suite, out, "--tier", "full", "-k", "boom") == 1
+    (e,) = record.load(out)["benchmarks"]
+    assert e["status"] == "error" and "kaboom" in e["reason"]
+
+
+@pytest.mark.parametrize("bad", [["--section", "nope"], ["-k", "add and ("], ["--device", "tpu"],
+                                 ["-k", "nothing-matches"], ["--threads", "0"], ["--calibrate", "1"]])
+def test_bad_input_exit_2_one_line(suite, tmp_path, capsys, bad):
+    assert _run(suite, tmp_path / "o", *bad) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("torchconform: error:")
+
+
+def test_bad_suites_folder_exit_2(tmp_path, capsys):
+    assert main(["bench", "--suites", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_record_saved_incrementally(suite, tmp_path, monkeypatch):
+    """An interrupt after the first case leaves a valid record with complete=false and that case's samples."""
+    from harness.bench import runner
+
+    real = runner.measure_case
+    calls = {"n": 0}
+
+    def flaky(sides, case, cfg):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(sides, case, cfg)
+
+    monkeypatch.setattr(runner, "measure_case", flaky)
+    out = tmp_path / "o"
+    assert _run(suite, out) == 130
+    rec = record.load(out)
+    assert rec["complete"] is False and len(rec["benchmarks"]) == 1 and rec["benchmarks"][0]["samples"]
+
+
+def test_progress_plain_lines_when_not_a_tty(suite, tmp_path, capsys):
+    fast = [a for a in FAST if a != "-q"]
+    assert main(["bench", "--suites", str(suite), "--out", str(tmp_path / "o"), *fast, "-k", "add"]) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out and "[1/2] fake.add[cpu,n=10]: median" in out and "[2/2]" in out
+
+
+@pytest.mark.slow  # two worker processes importing torch: ~25 s on a busy 2-core machine
+def test_pair_mode_two_workers(suite, tmp_path):
+    """--pair with the same python twice: both records written, compare.json rows, nothing flagged."""
+    import sys
+
+    out = tmp_path / "pair"
+    assert _run(suite, out, "-k", "add and 10]", "--pair", sys.executable, sys.executable) == 0
+    base, cand = record.load(out / "baseline"), record.load(out / "candidate")
+    assert len(base["benchmarks"][0]["samples"]) >= 5 and len(cand["benchmarks"][0]["samples"]) >= 5
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["fake.add[cpu,n=10]"] and rows[0]["verdict"] != "regression"
+
+
+def test_asv_classes_follow_asv_conventions(suite):
+    from harness.bench.asv_adapter import build
+
+    classes = build("benchmarks.benchmarks", suites=suite)
+    mm = classes["FakeMm"]
+    assert mm.param_names == ["n", "dtype", "device"] and mm.params == [[8], ["float32", "float16"], ["cpu", "cuda"]]
+    assert hasattr(mm, "time_mm") and hasattr(mm, "track_roofline_mm") and not hasattr(classes["OtherBoom"], "track_roofline_boom")
+    inst = mm()
+    with pytest.raises(NotImplementedError):
+        inst.setup(8, "float16", "cpu")
+    inst.setup(8, "float32", "cpu")
+    inst.time_mm(8, "float32", "cpu")
