@@ -167,7 +167,7 @@ def assert_close(api: str, actual, expected, *, op: str = "elementwise", dtype=N
     finite = ~(a_nan | e_nan | a_inf | e_inf)
     diff = np.zeros(a_c.shape, dtype=np.float64)
     diff[finite] = np.abs(a_c[finite] - e_c[finite])
-    allowed = tol.atol + tol.rtol * np.abs(e_c)
+    allowed = tol.atol + tol.rtol * np.abs(np.where(finite, e_c, 0))  # inf/nan handled exactly above
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(finite, np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0.0)), 0.0)
     ratio = np.where(bad, np.inf, ratio)
