@@ -186,3 +186,58 @@ def sigma_log_within(x, *, n_boot: int = 1000, seed=0) -> float:
     if a.size < 2:
         return float("nan")
     return float(np.std(np.log(_boot_medians(a, n_boot, _rng(seed))), ddof=1))
+
+
+def wilcoxon_signed_rank(d, *, continuity: bool = True) -> tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test that the differences ``d`` are centred on 0: ``(W_plus, p)``.
+
+    Zeros are dropped (Wilcoxon's convention); normal approximation with the tie correction
+    ``var = n(n+1)(2n+1)/24 - sum(t^3 - t)/48`` and a 0.5 continuity correction (scipy.stats.wilcoxon's
+    ``method='approx', correction=True``). Used for paired (interleaved) measurements."""
+    a = _arr(d)
+    a = a[a != 0]
+    n = a.size
+    if n == 0:
+        return float("nan"), 1.0
+    ranks = rankdata(np.abs(a))
+    w_plus = float(ranks[a > 0].sum())
+    mu = n * (n + 1) / 4.0
+    _, counts = np.unique(np.abs(a), return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24.0 - float(np.sum(counts.astype(np.float64) ** 3 - counts)) / 48.0
+    if var <= 0:
+        return w_plus, 1.0
+    z = max(abs(w_plus - mu) - (0.5 if continuity else 0.0), 0.0) / math.sqrt(var)
+    return w_plus, float(min(1.0, 2.0 * (1.0 - norm_cdf(z))))
+
+
+def paired_log_ratios(baseline, candidate, chunk: int) -> np.ndarray:
+    """Per-round ``log(median(candidate chunk) / median(baseline chunk))`` of interleaved measurements
+    whose i-th chunk of ``chunk`` samples on each side was taken back to back."""
+    b, c = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    k = min(b.size, c.size) // chunk
+    if k == 0:
+        return np.empty(0)
+    mb = np.median(b[: k * chunk].reshape(k, chunk), axis=1)
+    mc = np.median(c[: k * chunk].reshape(k, chunk), axis=1)
+    return np.log(mc) - np.log(mb)
+
+
+def paired_ratio_ci(d, *, conf: float = 0.99, n_boot: int = 2000, seed=0,
+                    extra_sigma_log: float = 0.0) -> tuple[float, float, float]:
+    """``(ratio, ci_low, ci_high)`` from per-round log ratios ``d``: exp(median(d)) and the percentile
+    bootstrap (over rounds) of the median, optionally widened like :func:`ratio_ci`."""
+    a = _arr(d)
+    if a.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    center = float(np.median(a))
+    if a.size == 1:
+        lo = hi = center
+    else:
+        reps = _boot_medians(a, n_boot, _rng(seed))
+        lo, hi = np.quantile(reps, [(1 - conf) / 2, 1 - (1 - conf) / 2])
+        lo, hi = min(float(lo), center), max(float(hi), center)
+    if extra_sigma_log > 0:
+        z = norm_ppf(1 - (1 - conf) / 2)
+        add = z * math.sqrt(2.0) * extra_sigma_log
+        lo, hi = center - math.hypot(center - lo, add), center + math.hypot(hi - center, add)
+    return math.exp(center), math.exp(lo), math.exp(hi)

@@ -183,3 +183,27 @@ def test_power_and_fdr_over_simulated_suites():
         detected += rows["b0"]["verdict"] == "regression"
     assert false_alarm_suites / n_suites <= 0.01
     assert detected / n_suites >= 0.90
+
+
+def test_wilcoxon_signed_rank_known_values():
+    # d = 1..10, all positive: W+ = 55, mu = 27.5, var = 10*11*21/24 = 96.25
+    w, p = stats.wilcoxon_signed_rank(np.arange(1, 11))
+    assert w == 55.0
+    assert p == pytest.approx(2 * (1 - stats.norm_cdf((27.5 - 0.5) / math.sqrt(96.25))), rel=1e-12)
+    assert p == pytest.approx(0.005934, abs=2e-5)  # scipy.stats.wilcoxon(range(1, 11), method="approx", correction=True)
+    assert stats.wilcoxon_signed_rank([0, 0])[1] == 1.0
+
+
+def test_paired_rounds_cancel_shared_drift():
+    """Interleaved pair records: load bursts shared by both sides of a round cancel in the paired analysis,
+    so a 10% slowdown under +-30% drift is still a regression and A/A under the same drift is not."""
+    rng = np.random.default_rng(12)
+    rounds, chunk = 40, 4
+    drift = np.repeat(np.exp(rng.normal(0, 0.3, rounds)), chunk)
+    b = drift * _lognormal(rng, rounds * chunk, sigma=0.02)
+    c = drift * _lognormal(rng, rounds * chunk, sigma=0.02)
+    (row,) = compare_benchmarks(_rec({"a": b}, pair_chunk=chunk), _rec({"a": c * 1.1}, pair_chunk=chunk))
+    assert row["verdict"] == "regression" and row["paired_rounds"] == rounds
+    assert row["ratio"] == pytest.approx(1.1, rel=0.02)
+    (row,) = compare_benchmarks(_rec({"a": b}, pair_chunk=chunk), _rec({"a": c}, pair_chunk=chunk))
+    assert row["verdict"] == "unchanged"

@@ -6,7 +6,10 @@ Decision rule (one row per benchmark case name):
 * ``ci_low``/``ci_high``: percentile-bootstrap interval of the ratio at confidence ``1 - alpha``,
   widened by the calibrated run-to-run spread when a noise file gives one for the benchmark
   (:func:`harness.stats.ratio_ci`).
-* ``p_value``: two-sided Mann-Whitney U test of the two sample sets; ``q_value``: Benjamini-Hochberg
+* ``p_value``: two-sided Mann-Whitney U test of the two sample sets; for interleaved pair-mode
+  records (both entries carry the same ``pair_chunk``) a paired analysis instead: per-round log
+  ratios of chunk medians, their median as the ratio, a bootstrap over rounds for the interval and
+  the Wilcoxon signed-rank test for ``p_value`` (row key ``paired_rounds``); ``q_value``: Benjamini-Hochberg
   across every compared benchmark in the suite, so the expected share of false alarms among the
   flagged benchmarks is at most ``alpha`` (and, when nothing changed, the chance that anything at all
   is flagged is at most ``alpha``).
@@ -135,8 +138,20 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
         sigma_run = float(sigma_run) if isinstance(sigma_run, (int, float)) and math.isfinite(sigma_run) else 0.0
         seed = zlib.crc32(name.encode())
         boot_b, boot_c = stats.bootstrap_medians(bs, n_boot, seed), stats.bootstrap_medians(cs, n_boot, seed + 1)
-        ratio, lo, hi = stats.ratio_ci(bs, cs, conf=1 - alpha, extra_sigma_log=sigma_run, boot=(boot_b, boot_c))
-        _, p = stats.mann_whitney_u(cs, bs)
+        chunk = b.get("pair_chunk")
+        paired = (isinstance(chunk, int) and chunk > 0 and chunk == c.get("pair_chunk") and bs.size == cs.size
+                  and bs.size // chunk >= MIN_SAMPLES)
+        if paired:
+            # interleaved measurement (bench --pair): round i's chunks were measured back to back, so
+            # compare round by round; slow drift and bursts of load cancel within a round
+            d = stats.paired_log_ratios(bs, cs, chunk)
+            ratio, lo, hi = stats.paired_ratio_ci(d, conf=1 - alpha, n_boot=n_boot, seed=seed,
+                                                  extra_sigma_log=sigma_run)
+            _, p = stats.wilcoxon_signed_rank(d)
+            row["paired_rounds"] = int(d.size)
+        else:
+            ratio, lo, hi = stats.ratio_ci(bs, cs, conf=1 - alpha, extra_sigma_log=sigma_run, boot=(boot_b, boot_c))
+            _, p = stats.mann_whitney_u(cs, bs)
         row.update(ratio=ratio, ci_low=lo, ci_high=hi, p_value=p)
         if isinstance(nz.get("mde"), (int, float)):
             row["mde"] = float(nz["mde"])

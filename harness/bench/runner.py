@@ -137,6 +137,8 @@ def measure_case(sides: list, case, cfg) -> list[dict]:
             break
     for r in results:
         r["inner_loops"] = n
+        if len(sides) > 1:
+            r["pair_chunk"] = chunk
     _release(sides)
     return _finish(results, t0)
 
@@ -165,6 +167,8 @@ def make_entry(case, result: dict, *, threads: int, ceilings: dict | None) -> di
              "status": result["status"], "reason": result.get("reason"),
              "timer": result.get("timer"), "l2": result.get("l2"), "warmup_calls": result.get("warmup_calls"),
              "wall_s": round(result.get("wall_s", 0.0), 4)}
+    if result.get("pair_chunk"):
+        entry["pair_chunk"] = result["pair_chunk"]
     if samples:
         med = stats.median(samples)
         lo, hi = stats.bootstrap_median_ci(samples, conf=0.95, n_boot=1000)
