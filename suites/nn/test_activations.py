@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from suites.nn._ref import gelu, log_softmax, np64, sigmoid, softmax
 
@@ -57,6 +58,7 @@ def _inputs(device, dtype):
 
 
 @pytest.mark.smoke
+@pytest.mark.dtypes(*dtypes.FLOATING)
 @pytest.mark.parametrize("make,ref,name", CASES, ids=[c[2] for c in CASES])
 def test_activation(device, dtype, make, ref, name):
     """Each activation module's forward equals its documented formula (with every constructor argument
@@ -65,7 +67,11 @@ def test_activation(device, dtype, make, ref, name):
     m = make()
     x = _inputs(device, dtype)
     y = m(x)
-    assert_close(f"nn.{name}", y, ref(np64(x)), op="elementwise", args=repr(m), check_dtype=dtype, check_device=device)
+    # Tanhshrink = x - tanh(x) cancels near 0: in 16-bit dtypes the rounding of tanh(x) (up to eps/2
+    # absolute) survives the subtraction, so allow one eps absolute there.
+    atol = torch.finfo(dtype).eps if (name == "Tanhshrink" and dtype in dtypes.FLOAT_LOW) else None
+    assert_close(f"nn.{name}", y, ref(np64(x)), op="elementwise", atol=atol, args=repr(m), check_dtype=dtype,
+                 check_device=device)
     assert_equal(f"nn.{name}", tuple(y.shape), tuple(x.shape), args="shape")
 
 
@@ -99,6 +105,7 @@ def test_inplace_variants(device, inplace_mod, out_of_place):
     assert_close(name, x, np64(want), op="elementwise", args="inplace=True modifies input")
 
 
+@pytest.mark.dtypes(*dtypes.FLOATING)
 @pytest.mark.parametrize("dim", [0, 1, -1, 2])
 def test_softmax_logsoftmax(device, dtype, dim):
     """Softmax(dim)/LogSoftmax(dim) normalise along `dim` only (stable for large logits). Catches a

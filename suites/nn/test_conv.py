@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from suites.nn._ref import conv_nd, conv_transpose2d, np64, tup
 
@@ -30,6 +31,7 @@ def _check_conv(device, dtype, nd, cin, cout, k, spatial, n=2, **kw):
 
 
 @pytest.mark.smoke
+@pytest.mark.dtypes(*dtypes.FLOATING)
 def test_conv2d_basic(device, dtype):
     """Conv2d defaults (stride 1, no padding, bias) = cross-correlation (not flipped convolution)
     with weight (out, in, kH, kW). Catches a flipped kernel, transposed weight, missing bias."""

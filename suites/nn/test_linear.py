@@ -11,11 +11,13 @@ import pytest
 import torch
 from torch import nn
 
+from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from suites.nn._ref import np64
 
 
 @pytest.mark.smoke
+@pytest.mark.dtypes(*dtypes.FLOATING)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("in_shape", [(5,), (4, 5), (2, 3, 5)], ids=["unbatched", "batched", "3d"])
 def test_linear(device, dtype, bias, in_shape):
@@ -42,6 +44,17 @@ def test_linear_noncontiguous_and_empty(device):
     assert_close("nn.Linear", m(x), np64(x) @ np64(m.weight).T + np64(m.bias), op="nn", args="transposed input")
     e = m(torch.empty(0, 4, device=device, dtype=torch.float64))
     assert_equal("nn.Linear", tuple(e.shape), (0, 6), args="empty batch")
+
+
+def test_lazy_linear(device):
+    """LazyLinear(out) infers in_features from the first input, then behaves as (and becomes) a Linear."""
+    m = nn.LazyLinear(3, device=device, dtype=torch.float64)
+    x = torch.randn(2, 7, device=device, dtype=torch.float64)
+    y = m(x)
+    assert_equal("nn.LazyLinear", (type(m), m.in_features, tuple(m.weight.shape)), (nn.Linear, 7, (3, 7)), args="after first call")
+    assert_close("nn.LazyLinear", y, np64(x) @ np64(m.weight).T + np64(m.bias), op="nn")
+    bound = 1 / math.sqrt(7)
+    assert_true("nn.LazyLinear", np.abs(np64(m.weight)).max() <= bound, "materialised weight outside U(+-1/sqrt(in))")
 
 
 def test_linear_wrong_in_features_raises(device):

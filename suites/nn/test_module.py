@@ -79,6 +79,11 @@ def test_named_parameters_tree(device):
     assert_equal("nn.Module.named_parameters", [n for n, _ in net.block.scale.named_parameters(prefix="p")], ["p.w", "p.b"],
                  args="prefix='p'")
     assert_equal("nn.Module.named_parameters", list(net.named_parameters(recurse=False)), [], args="recurse=False")
+    assert_equal("nn.Module.named_parameters", [n for n, _ in net.block.scale.named_parameters(recurse=False)], ["w", "b"],
+                 args="recurse=False on a module with direct parameters")
+    assert_equal("nn.Module.named_buffers", [n for n, _ in net.block.bn.named_buffers(recurse=False)],
+                 ["running_mean", "running_var", "num_batches_tracked"], args="recurse=False")
+    assert_equal("nn.Module.parameters", len(list(net.block.parameters(recurse=False))), 0, args="container recurse=False")
     assert_equal("nn.Module.named_modules", [n for n, _ in net.named_modules()],
                  ["", "fc1", "act", "block", "block.scale", "block.bn", "fc2"])
     assert_true("nn.Module.modules", next(iter(net.modules())) is net, "modules() must yield self first")
@@ -101,6 +106,9 @@ def test_shared_parameters_dedup(device):
     assert_equal("nn.Module.parameters", len(list(m.parameters())), 3, args="shared weight and module once")
     assert_equal("nn.Module.named_parameters", [n for n, _ in m.named_parameters()], ["first.weight", "first.bias", "second.bias"])
     assert_equal("nn.Module.modules", len(list(m.modules())), 3, args="shared module once")
+    assert_equal("nn.Module.state_dict", list(m.state_dict()),
+                 ["first.weight", "first.bias", "second.weight", "second.bias", "again.weight", "again.bias"],
+                 args="state_dict keeps every name of a shared tensor")
     try:
         dup = list(m.named_parameters(remove_duplicate=False))
     except TypeError:
@@ -126,6 +134,10 @@ def test_registration_rules(device):
     assert_raises("nn.Module.add_module", KeyError, m.add_module, "a.b", nn.ReLU(), args="name with '.'")
     assert_raises("nn.Module.register_buffer", KeyError, m.register_buffer, "a.b", torch.ones(1), args="name with '.'")
     assert_raises("nn.Module.__getattr__", AttributeError, getattr, m, "missing", args="missing attribute")
+    m.register_buffer("buf", torch.zeros(2, device=device))
+    m.buf = torch.ones(3, device=device)
+    assert_equal("nn.Module.__setattr__", [(n, tuple(b.shape)) for n, b in m.named_buffers()], [("buf", (3,))],
+                 args="assigning a tensor to a buffer name replaces the buffer")
     m.register_module("late", nn.Tanh())
     assert_true("nn.Module.register_module", isinstance(m.get_submodule("late"), nn.Tanh), "register_module not reachable")
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from suites.nn._ref import layer_norm, np64
 
@@ -34,6 +35,7 @@ def _randomise_affine(m):
 
 
 @pytest.mark.smoke
+@pytest.mark.dtypes(*dtypes.FLOATING)
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
 def test_batchnorm2d_training_state(device, dtype, momentum):
     """BatchNorm2d train mode over 3 calls: output uses the batch mean and BIASED variance; running_mean
@@ -124,6 +126,7 @@ def test_batchnorm_gradcheck(device):
     assert_true("nn.BatchNorm2d", torch.autograd.gradcheck(m, (x,)), "gradcheck failed", args="eval")
 
 
+@pytest.mark.dtypes(*dtypes.FLOATING)
 @pytest.mark.parametrize("normalized_shape", [6, (6,), (4, 6), [3, 4, 6]])
 @pytest.mark.parametrize("affine", ["default", "no_affine", "no_bias"])
 def test_layernorm(device, dtype, normalized_shape, affine):
