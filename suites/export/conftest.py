@@ -15,3 +15,12 @@ def export_cache(tmp_path_factory):
     from suites.export._lanes import ArtifactCache
 
     return ArtifactCache(tmp_path_factory.mktemp("export-artefacts"))
+
+
+@pytest.fixture(autouse=True)
+def _export_full_fp32():
+    """Parity here is measured in full float32 on CUDA (TF32 off), see _lanes.full_fp32."""
+    from suites.export._lanes import full_fp32
+
+    with full_fp32():
+        yield

@@ -20,12 +20,13 @@ def measure(device: str = "cpu") -> list[dict]:
     import torch
 
     from harness import tolerances
-    from suites.export._lanes import DYNAMIC_LANES, LANES, MAX_BATCH, ArtifactCache, lane_available, reference
+    from suites.export._lanes import (DYNAMIC_LANES, LANES, MAX_BATCH, ArtifactCache, full_fp32, lane_available,
+                                      reference)
     from suites.export._zoo import EXAMPLE_SEQ, ZOO
 
     tol = tolerances.lookup("export", torch.float32)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="torchconform-parity-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="torchconform-parity-") as tmp, full_fp32():
         cache = ArtifactCache(Path(tmp))
         for name, entry in ZOO.items():
             for lane in LANES:

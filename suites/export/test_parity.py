@@ -33,6 +33,8 @@ def _pairs(lanes, dynamic: bool):
                 marks.append(pytest.mark.xfail(reason=reason, strict=True))
             if not entry.default or lane in entry.slow_lanes:
                 marks.append(pytest.mark.slow)
+            elif name == "mlp" and lane in ("jit_script", "export") and not dynamic:
+                marks.append(pytest.mark.smoke)
             out.append(pytest.param(name, lane, marks=marks, id=f"{name}-{lane}"))
     return out
 
