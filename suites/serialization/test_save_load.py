@@ -195,7 +195,7 @@ def test_map_location_to_device(device, tmp_path, form):
     torch.save(sd, tmp_path / "cpu.pt")
     target = torch.device(device if device == "cpu" else f"{device}:0")
     ml = {"str": str(target), "device": target, "dict": {"cpu": str(target)},
-          "callable": lambda storage, loc: storage.to(target) if target.type != "cpu" else storage}[form]
+          "callable": lambda storage, loc: storage.cuda(target.index) if target.type == "cuda" else storage}[form]  # the documented idiom
     got = torch.load(tmp_path / "cpu.pt", map_location=ml)
     for k, v in sd.items():
         assert_equal("torch.load", got[k].device.type, target.type, args=f"map_location={form}")
