@@ -26,8 +26,9 @@ def test_embedding_lookup(device, dtype):
         idx = idx.to(device)
         y = m(idx)
         assert_close("nn.Embedding", y, w[idx.cpu().numpy()], op="exact", args=f"idx shape {tuple(idx.shape)}", check_dtype=dtype)
-    assert_raises("nn.Embedding", (IndexError, RuntimeError), m, torch.tensor([2000], device=device), args="index == num_embeddings")
-    assert_raises("nn.Embedding", (IndexError, RuntimeError), m, torch.tensor([-1], device=device), args="negative index")
+    if device == "cpu":  # on CUDA an out-of-range index is a device-side assert that poisons the context
+        assert_raises("nn.Embedding", (IndexError, RuntimeError), m, torch.tensor([2000]), args="index == num_embeddings")
+        assert_raises("nn.Embedding", (IndexError, RuntimeError), m, torch.tensor([-1]), args="negative index")
 
 
 def test_embedding_grad(device):

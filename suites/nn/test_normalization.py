@@ -229,3 +229,45 @@ def test_groupnorm_errors_and_gradcheck(device):
     _randomise_affine(m)
     x = torch.randn(2, 4, 3, device=device, dtype=torch.float64, requires_grad=True)
     assert_true("nn.GroupNorm", torch.autograd.gradcheck(m, (x,)), "gradcheck failed")
+
+
+@pytest.mark.parametrize("cls,shape,axes", [(nn.BatchNorm3d, (3, 2, 2, 3, 2), (0, 2, 3, 4)), (nn.BatchNorm1d, (6, 2), (0,))],
+                         ids=["BatchNorm3d", "BatchNorm1d-NC"])
+def test_batchnorm_other_ranks(device, cls, shape, axes):
+    """BatchNorm3d (N, C, D, H, W) normalises over N, D, H, W; running_var uses the unbiased variance."""
+    m = cls(2, momentum=0.5, device=device, dtype=torch.float64)
+    _randomise_affine(m)
+    x = torch.randn(*shape, device=device, dtype=torch.float64) * 2 + 3
+    assert_close(f"nn.{cls.__name__}", m(x), _bn_ref(np64(x), axes, np64(m.weight), np64(m.bias), 1e-5), op="nn")
+    assert_close(f"nn.{cls.__name__}", m.running_var, 0.5 + 0.5 * np64(x).var(axis=axes, ddof=1), op="nn", args="running_var")
+    assert_close(f"nn.{cls.__name__}", m.running_mean, 0.5 * np64(x).mean(axis=axes), op="nn", args="running_mean")
+
+
+@pytest.mark.parametrize("cls,shape", [(nn.InstanceNorm1d, (2, 3, 7)), (nn.InstanceNorm3d, (2, 3, 2, 3, 4))],
+                         ids=["InstanceNorm1d", "InstanceNorm3d"])
+def test_instancenorm_other_ranks(device, cls, shape):
+    """InstanceNorm1d/3d normalise each (sample, channel) over its spatial dims."""
+    m = cls(3, affine=True, device=device, dtype=torch.float64)
+    _randomise_affine(m)
+    x = torch.randn(*shape, device=device, dtype=torch.float64) * 2 + 1
+    a = np64(x)
+    axes = tuple(range(2, a.ndim))
+    ref = (a - a.mean(axis=axes, keepdims=True)) / np.sqrt(a.var(axis=axes, keepdims=True) + 1e-5)
+    bshape = (1, 3) + (1,) * (a.ndim - 2)
+    ref = ref * np64(m.weight).reshape(bshape) + np64(m.bias).reshape(bshape)
+    assert_close(f"nn.{cls.__name__}", m(x), ref, op="nn")
+
+
+@pytest.mark.parametrize("eps", [None, 0.1])
+def test_rmsnorm(device, dtype, eps):
+    """RMSNorm: y = x / sqrt(mean(x^2 over normalized_shape) + eps) * weight, eps default finfo(dtype).eps.
+    Catches mean subtraction (LayerNorm instead), eps ignored, wrong reduction dims."""
+    if not hasattr(nn, "RMSNorm"):
+        pytest.skip("nn.RMSNorm needs torch >= 2.4")
+    m = nn.RMSNorm((3, 4), eps=eps, device=device, dtype=dtype)
+    _randomise_affine(m)
+    x = torch.randn(2, 3, 4, device=device, dtype=dtype) * 0.3 + 0.5
+    a = np64(x)
+    e = torch.finfo(dtype).eps if eps is None else eps
+    ref = a / np.sqrt((a ** 2).mean(axis=(1, 2), keepdims=True) + e) * np64(m.weight)
+    assert_close("nn.RMSNorm", m(x), ref, op="nn", args=f"eps={eps}")

@@ -49,7 +49,7 @@ def test_maxpool2d_arguments(device, dtype, kw):
 
 
 def test_maxpool2d_nan_and_ties(device):
-    """A NaN in a window propagates to its output; among tied maxima the first index is returned on CPU."""
+    """A NaN in a window propagates to its output (max is NaN-propagating); an all-zero window gives 0."""
     x = torch.zeros(1, 1, 4, 4, device=device)
     x[0, 0, 0, 1] = float("nan")
     y = nn.MaxPool2d(2)(x)
@@ -133,10 +133,13 @@ def test_adaptive_max_pool2d(device, dtype, insize, outsize):
     assert_close("nn.AdaptiveMaxPool2d", gathered.reshape(y.shape), np64(y), op="exact", args="indices point at maxima")
 
 
-def test_adaptive_bins_formula():
-    """Sanity of the bin formula used as oracle: bins cover the input and overlap only when in % out != 0."""
-    bins = adaptive_bins(7, 3)
-    assert_equal("nn.AdaptiveAvgPool2d", bins, [(0, 3), (2, 5), (4, 7)], args="bins for 7 -> 3")
+def test_adaptive_pool1d_overlapping_bins(device):
+    """7 -> 3 bins are [0, 3), [2, 5), [4, 7) (overlapping): on arange(7) the means are 1, 3, 5 and the
+    maxima 2, 4, 6. Catches non-overlapping floor bins (which would give 1, 3.5, 5.5 / 2, 4, 6)."""
+    assert_equal("nn.AdaptiveAvgPool2d", adaptive_bins(7, 3), [(0, 3), (2, 5), (4, 7)], args="oracle bins for 7 -> 3")
+    x = torch.arange(7.0, device=device).view(1, 1, 7)
+    assert_close("nn.AdaptiveAvgPool1d", nn.AdaptiveAvgPool1d(3)(x), np.array([[[1.0, 3.0, 5.0]]]), op="reduction", args="7 -> 3")
+    assert_close("nn.AdaptiveMaxPool1d", nn.AdaptiveMaxPool1d(3)(x), np.array([[[2.0, 4.0, 6.0]]]), op="exact", args="7 -> 3")
 
 
 def test_pooling_gradcheck(device):
