@@ -8,6 +8,7 @@ reproduce a failing example. Each test names the broken torch it would catch in 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -74,6 +75,7 @@ def test_unary_property(device, shape, op, dt, seed, layout):
     assert_close(f"torch.{op}", got, ref(X), args=f"shape={shape}, {dt}, {layout}")
 
 
+@pytest.mark.smoke
 @_SETTINGS
 @given(shape=shapes, op=st.sampled_from(sorted(BINARY)), dt=st.sampled_from(sorted(_ALL)), seed=seeds, layout=layouts,
        scalar=st.booleans())
