@@ -71,6 +71,21 @@ class Benchmark:
 
 
 def _import_file(path: Path):
+    # a package (suites/ has __init__.py files): import by its dotted name, so that worker processes
+    # (multiprocessing spawn, distributed ranks) can import the same module to unpickle its functions
+    pkg_root = path.parent.parent
+    if (pkg_root / "__init__.py").is_file() and (path.parent / "__init__.py").is_file():
+        import importlib
+
+        if str(pkg_root.parent) not in sys.path:
+            sys.path.insert(0, str(pkg_root.parent))
+        dotted = f"{pkg_root.name}.{path.parent.name}.{path.stem}"
+        try:
+            module = importlib.import_module(dotted)
+            if Path(module.__file__).resolve() == path.resolve():
+                return module
+        except ImportError:
+            pass
     mod_name = "torchconform_bench_" + "_".join(path.with_suffix("").parts[-2:])
     if mod_name in sys.modules:
         return sys.modules[mod_name]
