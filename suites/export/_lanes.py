@@ -114,6 +114,8 @@ def ort_session(path, device: str):
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    # as many intra-op threads as torch uses, so lanes are compared on the same cores
+    opts.intra_op_num_threads = torch.get_num_threads()
     providers = ort_providers(device)
     if providers[0] == "CUDAExecutionProvider":
         try:  # full float32 on the GPU too (the CUDA provider's use_tf32 defaults to on), as full_fp32()

@@ -132,7 +132,7 @@ BENCHMARKS = [
 ]
 
 
-def _median_time(fn, rounds: int, warmup: int = 3) -> float:
+def _median_time(fn, rounds: int, warmup: int = 5) -> float:  # TorchScript optimises on its 2nd call
     for _ in range(warmup):
         fn()
     samples = []
@@ -186,11 +186,12 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-if __name__ == "__main__":  # python -m suites.export.bench_export [rounds]
+if __name__ == "__main__":  # python -m suites.export.bench_export [rounds] [threads]
     import sys
 
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if len(sys.argv) > 2:
+        torch.set_num_threads(int(sys.argv[2]))
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(format_table(speed_relative_to_eager(rounds=int(sys.argv[1]) if len(sys.argv) > 1 else 20)))
