@@ -183,3 +183,39 @@ def test_out_parameter(device, dtype, np_rng):
     assert_close("torch.mul", out, A * A, args="out=")
     r = torch.exp(a, out=out)
     assert_close("torch.exp", out, np.exp(A), args="out=")
+
+
+# out-of-place ops: none may write into its inputs or bump their version counter
+PURE_OPS = {
+    "add": lambda a, b: torch.add(a, b, alpha=2), "mul": lambda a, b: a * b, "div": lambda a, b: torch.div(a, b, rounding_mode="floor"),
+    "exp": lambda a, b: torch.exp(a), "clamp": lambda a, b: torch.clamp(a, -0.5, 0.5), "round": lambda a, b: torch.round(a),
+    "where": lambda a, b: torch.where(a > 0, a, b), "matmul": lambda a, b: a @ b.t(), "sum": lambda a, b: a.sum(1),
+    "cumsum": lambda a, b: torch.cumsum(a, 0), "sort": lambda a, b: torch.sort(a, 1), "topk": lambda a, b: torch.topk(a, 2),
+    "unique": lambda a, b: torch.unique(a), "cat": lambda a, b: torch.cat([a, b]), "flip": lambda a, b: torch.flip(a, (0,)),
+    "masked_fill": lambda a, b: a.masked_fill(b > 0, 0.0), "index_select": lambda a, b: a.index_select(0, torch.tensor([1, 0], device=a.device)),
+    "scatter": lambda a, b: torch.scatter(a, 1, torch.zeros(3, 1, dtype=torch.int64, device=a.device), b[:, :1]),
+    "index_put": lambda a, b: torch.index_put(a, (torch.tensor([0, 0], device=a.device),), b[0], accumulate=True),
+    "clone": lambda a, b: a.clone(), "contiguous": lambda a, b: a.t().contiguous(), "softmax": lambda a, b: torch.softmax(a, 1),
+    "std": lambda a, b: torch.std(a, 0), "sigmoid": lambda a, b: torch.sigmoid(a), "maximum": lambda a, b: torch.maximum(a, b),
+}
+
+
+@pytest.mark.parametrize("op", sorted(PURE_OPS))
+def test_out_of_place_leaves_inputs_unchanged(device, op, np_rng):
+    """Out-of-place ops leave their inputs' values and _version untouched, and two calls in a row give
+    identical results (no hidden state, no reuse of a buffer the caller still holds). Catches a kernel
+    that computes in place on its input or returns a cached/stale buffer."""
+    a = torch.from_numpy(np_rng.uniform(-2, 2, (3, 4))).float().to(device)
+    b = torch.from_numpy(np_rng.uniform(-2, 2, (3, 4))).float().to(device)
+    A, B = a.cpu().numpy().copy(), b.cpu().numpy().copy()
+    va, vb = a._version, b._version
+    r1 = PURE_OPS[op](a, b)
+    first = [t.cpu().clone() for t in (r1 if isinstance(r1, tuple) else (r1,))]
+    r2 = PURE_OPS[op](a, b)
+    assert_equal(f"torch.{op}", a, A, args="first input unchanged")
+    assert_equal(f"torch.{op}", b, B, args="second input unchanged")
+    assert_equal(f"torch.{op}", (a._version, b._version), (va, vb), args="input _version unchanged")
+    for x, y in zip(first, r2 if isinstance(r2, tuple) else (r2,)):
+        assert_equal(f"torch.{op}", y, x.numpy(), args="second call equals first")
+    if not isinstance(r1, tuple):
+        assert_true(f"torch.{op}", r1.data_ptr() != a.data_ptr() or r1.numel() == 0, "result aliases the input")
