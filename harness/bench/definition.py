@@ -75,13 +75,11 @@ def _import_file(path: Path):
     # (multiprocessing spawn, distributed ranks) can import the same module to unpickle its functions
     pkg_root = path.parent.parent
     if (pkg_root / "__init__.py").is_file() and (path.parent / "__init__.py").is_file():
-        import importlib
-
         if str(pkg_root.parent) not in sys.path:
             sys.path.insert(0, str(pkg_root.parent))
         dotted = f"{pkg_root.name}.{path.parent.name}.{path.stem}"
         try:
-            module = importlib.import_module(dotted)
+            module = importlib.import_module(dotted)  # importlib: imported above with importlib.util
             if Path(module.__file__).resolve() == path.resolve():
                 return module
         except ImportError:
