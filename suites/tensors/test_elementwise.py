@@ -488,3 +488,28 @@ def test_unary_math_large(device, dtype, name, np_rng):
     fn, ref, (lo, hi) = UNARY[name]
     x = _make(np_rng, (1000, 1001), dtype, device, lo, hi)
     assert_close(f"torch.{name}", fn(x), ref(_ref(x)), args="1000x1001")
+
+
+@pytest.mark.dtypes(dtypes.FLOATING)
+def test_binary_math_argument_order(device, dtype, np_rng):
+    """Order-sensitive binary math (atan2(y, x), copysign, hypot, logaddexp, xlogy, float_power) and the
+    fused forms addcmul/addcdiv (value=) and lerp (scalar and tensor weight) equal their float64 formulas;
+    catches swapped operands and an ignored value/weight argument."""
+    y = _make(np_rng, (4, 6), dtype, device, -3, 3)
+    x = _make(np_rng, (4, 6), dtype, device, 0.5, 3) * torch.tensor([1.0, -1.0] * 3, device=device).to(dtype)
+    t = _make(np_rng, (4, 6), dtype, device, 0.5, 2)
+    Y, X, T = _ref(y), _ref(x), _ref(t)
+    assert_close("torch.atan2", torch.atan2(y, x), np.arctan2(Y, X), args="(y, x)")
+    assert_close("torch.copysign", torch.copysign(t, x), np.copysign(T, X), args="magnitude of t, sign of x")
+    assert_close("torch.hypot", torch.hypot(y, x), np.hypot(Y, X))
+    assert_close("torch.logaddexp", torch.logaddexp(y, x), np.logaddexp(Y, X))
+    with np.errstate(all="ignore"):
+        assert_close("torch.xlogy", torch.xlogy(y, t), Y * np.log(T), args="x * log(y)")
+    fp = torch.float_power(t, 2)
+    assert_equal("torch.float_power", fp.dtype, torch.float64, args="always double")
+    assert_close("torch.float_power", fp, T ** 2)
+    assert_close("torch.addcmul", torch.addcmul(y, x, t, value=0.5), Y + 0.5 * X * T, args="value=0.5", **_cancel(dtype, Y, X * T))
+    assert_close("torch.addcdiv", torch.addcdiv(y, x, t, value=-2), Y - 2 * X / T, args="value=-2", **_cancel(dtype, Y, 2 * X / T))
+    assert_close("torch.lerp", torch.lerp(y, x, 0.25), Y + 0.25 * (X - Y), args="weight=0.25", **_cancel(dtype, Y, X))
+    w = _make(np_rng, (6,), dtype, device, 0, 1)
+    assert_close("torch.lerp", torch.lerp(y, x, w), Y + _ref(w) * (X - Y), args="tensor weight (broadcast)", **_cancel(dtype, Y, X))
