@@ -234,3 +234,14 @@ def test_matmul_large(device, dtype, n, np_rng):
     got = a @ bb
     tol = torch.finfo(dtype).eps * np.sqrt(n) * 4  # accumulated rounding over n terms of magnitude ~1
     assert_close("torch.matmul", got, ref, op="matmul", atol=max(tol * np.sqrt(n), 1e-10), args=f"n={n}")
+
+
+@pytest.mark.dtypes(dtypes.FLOAT_LOW)
+def test_matmul_low_precision_accumulates_wide(device, dtype):
+    """Half-precision matmul accumulates in float32: ones(1, 4096) @ ones(4096, 8) is exactly 4096 (a
+    bfloat16/float16 accumulator stalls at 256/2048); catches low-precision accumulation in GEMM/GEMV."""
+    a = torch.ones(1, 4096, dtype=dtype, device=device)
+    bb = torch.ones(4096, 8, dtype=dtype, device=device)
+    assert_equal("torch.matmul", a @ bb, np.full((1, 8), 4096.0), args="inner dim 4096")
+    assert_equal("torch.mv", torch.mv(bb.t(), a[0]), np.full(8, 4096.0), args="inner dim 4096")
+    assert_equal("torch.dot", torch.dot(a[0], a[0]).item(), 4096.0, args="length 4096")

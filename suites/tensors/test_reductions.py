@@ -487,3 +487,21 @@ def test_sum_large(device, dtype, np_rng):
     assert_close("torch.sum", torch.sum(x), X.sum(), op="reduction", args="2048x2049")
     assert_close("torch.mean", torch.mean(x, 0), X.mean(axis=0), op="reduction", args="dim=0")
     assert_close("torch.sum", torch.sum(x.t(), 1), X.sum(axis=0), op="reduction", args="transposed, dim=1")
+
+
+@pytest.mark.dtypes(dtypes.FLOATING)
+def test_accumulation_precision(device, dtype):
+    """Reductions accumulate in a wider type than half-precision inputs and do not sum float32 naively:
+    sum(ones(4096)) is exactly 4096 in float16/bfloat16 (a half accumulator stalls at 2048/256),
+    mean(ones(10001)) is 1, and 2^20 copies of float32(0.1) sum within 1e-5 of the exact value (a
+    sequential float32 loop is ~1e-3 off). Catches reductions that accumulate in the input dtype."""
+    ones = torch.ones(4096, dtype=dtype, device=device)
+    assert_equal("torch.sum", torch.sum(ones).item(), 4096.0, args=f"ones(4096), {dtype}")
+    assert_equal("torch.mean", torch.mean(torch.ones(10001, dtype=dtype, device=device)).item(), 1.0, args="ones(10001)")
+    assert_equal("torch.sum", torch.ones(64, 4096, dtype=dtype, device=device).sum(1), np.full(64, 4096.0), args="dim=1")
+    if dtype == torch.float32:
+        n = 1 << 20
+        x = torch.full((n,), 0.1, dtype=torch.float32, device=device)
+        exact = n * float(np.float32(0.1))
+        assert_close("torch.sum", torch.sum(x), exact, op="reduction", args="2^20 x 0.1f")
+        assert_close("torch.mean", torch.mean(x), float(np.float32(0.1)), op="reduction", args="2^20 x 0.1f")

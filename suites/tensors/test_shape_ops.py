@@ -202,6 +202,9 @@ def test_expand(device, dtype):
     assert_equal("Tensor.expand", tuple(x.expand(-1, 5).shape), (3, 5), args="-1 keeps size")
     assert_raises("Tensor.expand", RuntimeError, x.expand, 4, 4, args="non-singleton dim 3 -> 4")
     assert_equal("Tensor.expand_as", tuple(x.expand_as(torch.empty(3, 7)).shape), (3, 7))
+    if dtype != torch.bool:
+        # several elements of an expanded tensor share one memory location: in-place writes must refuse
+        assert_raises("Tensor.add_", RuntimeError, e.add_, 1, args="in-place on an expanded tensor")
 
 
 @pytest.mark.dtypes(SHAPE_DTYPES)
