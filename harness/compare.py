@@ -454,7 +454,14 @@ def run_command(args, *, gate: bool) -> int:
     print(cmp["gate"]["line"], flush=True)
     if gate or getattr(args, "gate", False):
         return 0 if cmp["gate"]["verdict"] == "PASS" else 1
-    return 0
+    return 1 if regressed(cmp) else 0
+
+
+def regressed(cmp: dict) -> bool:
+    """``compare``'s own exit rule (without --gate): 1 when the candidate regressed at all, i.e. a
+    benchmark judged a regression or a test that newly fails, whatever the policy says blocks."""
+    return (any(r.get("verdict") == "regression" for r in cmp["benchmarks"])
+            or cmp["counts"].get("new_failure", 0) > 0)
 
 
 def add_arguments(parser, *, gate: bool) -> None:

@@ -60,9 +60,14 @@ def test_compare_exit_status(capsys, tmp_path):
     args = ["compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--policy", POLICY,
             "--out", tmp_path / "c", "--no-plots"]
     rc, out, _ = run(capsys, *args)
-    assert rc == 0 and "GATE FAIL" in out and (tmp_path / "c" / "index.html").is_file()
+    # compare alone exits 1 because the candidate regressed (a new failure and a slower benchmark)
+    assert rc == 1 and "GATE FAIL" in out and (tmp_path / "c" / "index.html").is_file()
     rc, _, _ = run(capsys, *args, "--gate")
     assert rc == 1
+    same = ["compare", GOLDEN / "baseline.json", GOLDEN / "baseline.json", "--policy", POLICY,
+            "--out", tmp_path / "same", "--no-plots"]
+    rc, out, _ = run(capsys, *same)
+    assert rc == 0 and "GATE PASS" in out
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "policy", "manifest"])
@@ -242,7 +247,7 @@ def test_compare_history_folder(capsys, tmp_path):
     save(hist, "r1", older)
     rc, out, err = run(capsys, "compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--policy", POLICY,
                        "--out", tmp_path / "c", "--history", hist, "--no-plots")
-    assert rc == 0 and "skipping" in err and "junk.json" in err
+    assert rc == 1 and "skipping" in err and "junk.json" in err
     text = (tmp_path / "c" / "index.html").read_text()
     assert "History (3 runs)" in text
     rc, _, err = run(capsys, "compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--history", tmp_path / "nope")
