@@ -19,12 +19,14 @@ VPY := $(VENV)/bin/python
 # The stamp names what was installed, so changing TORCH or pyproject.toml reinstalls.
 STAMP := $(VENV)/.torchconform-$(shell printf '%s|%s|%s' '$(TORCH)' '$(EXTRAS)' "$$(cat pyproject.toml 2>/dev/null)" | cksum | cut -d' ' -f1)
 
-.PHONY: report test setup suites harness-tests clean gpu-check bench help
+.PHONY: report test setup clean gpu-check bench asv mutants help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make report   run every suite on every available device and write reports to $(OUT)"
 	@echo "make test     run the harness tests and the default-tier suites (what CI runs)"
+	@echo "make bench    run the benchmarks (reports/bench/record.json); make asv: asv run + publish"
+	@echo "make mutants  plant realistic torch bugs and count how many the suites catch"
 	@echo "variables: TORCH='$(TORCH)' VENV=$(VENV) TIER=$(TIER) DEVICE=$(DEVICE) OUT=$(OUT)"
 
 $(STAMP):
@@ -49,6 +51,19 @@ test: $(STAMP)
 
 gpu-check:
 	@bash scripts/gpu-check
+
+# Benchmarks: every definition in suites/*/bench_*.py, samples and ceilings in reports/bench/record.json.
+bench: $(STAMP)
+	$(VENV)/bin/torchconform bench --out reports/bench $(BENCH_ARGS)
+
+# asv on the installed torch (files under .asv/, dashboard .asv/html/index.html).
+asv: $(STAMP)
+	PYTHON=$(VPY) scripts/asv-run run $(ASV_ARGS)
+	PYTHON=$(VPY) scripts/asv-run publish
+
+# Planted bugs: how many realistic torch bugs the suites catch (slow: runs each section per bug).
+mutants: $(STAMP)
+	$(VPY) -m tests.mutants.run --out reports/mutants.json
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis .benchmarks
