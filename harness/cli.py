@@ -41,6 +41,7 @@ def cmd_run(args) -> int:
     suites = _suites_dir(args.suites)
     cmd = [sys.executable, "-m", "pytest", str(suites), "-p", "harness.pytest_plugin", "--device", args.device,
            "--tier", args.tier, "--record", str(rec_path), *(["--shard", args.shard] if args.shard else []),
+           *(["--policy", args.policy] if args.policy else []),
            *args.pytest_args]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

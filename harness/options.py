@@ -53,7 +53,15 @@ SHARD = Option(
     metavar="I/N",
 )
 
-SUITE_OPTIONS = (DEVICE, TIER, SHARD)
+POLICY = Option(
+    "--policy",
+    help="gate policy whose expectation manifest marks known failures of this build as expected "
+    "(default: $TORCHCONFORM_POLICY, else the checkout's policy/torchconform-policy.toml)",
+    default=None,
+    metavar="FILE",
+)
+
+SUITE_OPTIONS = (DEVICE, TIER, SHARD, POLICY)
 
 
 def add_to_argparse(parser, options=SUITE_OPTIONS) -> None:

@@ -44,6 +44,7 @@ class _State:
         self.record_path = config.getoption(options.RECORD.dest)
         shard = config.getoption(options.SHARD.dest)
         self.shard = sharding.parse_shard(shard) if shard else None
+        self.policy_path = config.getoption(options.POLICY.dest)
         self.folder = record.OutcomeFolder()
         self.rec = None
 
@@ -144,6 +145,7 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("slow") is not None and state.tier != "full":
             item.add_marker(pytest.mark.skip(reason=f"slow test: runs at --tier full (this run: --tier {state.tier})"))
         keep.append(item)
+    _apply_manifest(state, keep)
     if state.shard is not None:
         i, n = state.shard
         mine = set(sharding.select_shard([it.nodeid for it in keep], i, n, by="module"))
@@ -152,6 +154,34 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _apply_manifest(state, items) -> None:
+    """Mark the tests that the expectation manifest lists for this build (backend x torch version x
+    device x dtype) as expected failures, with the manifest's reason. A strict entry whose test
+    passes is reported as xpassed (IMPROVED in a comparison) and fails the run."""
+    suite_items = [it for it in items if _in_suites(it)]
+    if not suite_items:
+        return
+    from harness import manifest as _manifest, policy as _policy
+
+    try:
+        pol = _policy.load(state.policy_path)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--policy: {exc}") from None
+    import torch
+
+    backend = _manifest.backend_of({"torch": {"cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None)}})
+    active = [e for e in pol.expectations if e.applies_to(torch.__version__, backend)]
+    for item in suite_items if active else ():
+        meta = _meta(item)
+        test = {"nodeid": item.nodeid, "device": meta["device"], "dtype": meta["dtype"]}
+        for e in active:
+            if e.matches(test):
+                where = f" ({e.issue})" if e.issue else ""
+                item.add_marker(pytest.mark.xfail(reason=f"expected on {backend} torch {torch.__version__}: "
+                                                         f"{e.reason}{where}", strict=e.strict))
+                break
 
 
 def _in_suites(item) -> bool:
@@ -273,9 +303,14 @@ def pytest_runtest_logreport(report):
     elif report.skipped and isinstance(report.longrepr, tuple):
         message = str(report.longrepr[2])
     wasxfail = hasattr(report, "wasxfail")
+    outcome = report.outcome
+    if report.failed and report.when == "call" and str(report.longrepr).startswith("[XPASS(strict)]"):
+        # pytest fails a strict xfail that passed; the record calls it what it is: an unexpected pass
+        outcome, wasxfail = "passed", True
+        message = f"unexpectedly passed: {str(report.longrepr)[len('[XPASS(strict)]'):].strip()}"
     if wasxfail and report.skipped:
         message = f"expected failure: {report.wasxfail}"
-    state.folder.add_phase(report.nodeid, report.when, report.outcome, report.duration, message=message,
+    state.folder.add_phase(report.nodeid, report.when, outcome, report.duration, message=message,
                            wasxfail=wasxfail, meta=getattr(report, "_torchconform_meta", None))
     checks_dict = getattr(report, "_torchconform_checks", None)
     if checks_dict is not None:

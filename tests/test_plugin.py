@@ -158,3 +158,33 @@ def test_shards_partition_the_suite(suite):
     assert sum(counts) == int(re.search(r"(\d+) tests? collected", "\n".join(total.outlines)).group(1))
     bad = run(suite, "suites", "--shard", "4/3")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_manifest_marks_expected_failures(suite):
+    """Manifest entries for this build turn a known failure into xfailed (with the reason) and report a
+    listed test that passes as xpassed (IMPROVED), failing the run; entries for other builds do nothing."""
+    policy = suite.path / "policy.toml"
+    policy.write_text('''version = 1
+[[expected_failure]]
+test = "suites/tensors/test_demo.py::test_fails"
+reason = "known bug in add"
+[[expected_failure]]
+test = "suites/tensors/test_demo.py::test_smoke"
+reason = "said to fail, but passes"
+[[expected_failure]]
+test = "suites/tensors/test_demo.py::test_seed_a"
+torch = "<1.0"
+reason = "applies to an old build only"
+''')
+    rec_path = suite.path / "rec.json"
+    result = run(suite, "suites", "--policy", str(policy), "--record", str(rec_path), "-rxX")
+    result.stdout.fnmatch_lines(["*XFAIL*test_fails*known bug in add*"])
+    assert result.ret == 1
+    rec = json.loads(rec_path.read_text())
+    status = {t["nodeid"].split("::")[1]: t for t in rec["tests"]}
+    assert status["test_fails"]["status"] == "xfailed"
+    assert status["test_smoke"]["status"] == "xpassed"
+    assert "unexpectedly passed" in status["test_smoke"]["message"]
+    assert status["test_seed_a"]["status"] == "passed"
+    bad = run(suite, "suites", "--policy", str(suite.path / "missing.toml"))
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

@@ -163,6 +163,18 @@ def test_grad_scaler_update_new_scale(device):
     assert_equal("GradScaler.update", s.get_scale(), 5.0, args="new_scale=tensor(5.)")
 
 
+def test_grad_scaler_update_one_element_tensor(device):
+    """update(new_scale=...) is documented to take 'a Python float or a 1-element tensor' (torch.amp.GradScaler
+    .update); a shape-[1] tensor must set the scale like the 0-dim one does. Known to fail on some builds:
+    see the expectation manifest in policy/torchconform-policy.toml."""
+    s = grad_scaler(device, init_scale=4.0)
+    p, opt = _setup(device)
+    s.scale(p.sum()).backward()
+    s.step(opt)
+    s.update(new_scale=torch.tensor([5.0], device=device))
+    assert_equal("GradScaler.update", s.get_scale(), 5.0, args="new_scale=tensor([5.])")
+
+
 def test_grad_scaler_state_dict_roundtrip(device):
     """state_dict() holds scale, growth_factor, backoff_factor, growth_interval and the growth
     tracker; a scaler loaded from it continues the trajectory exactly as the original would."""
