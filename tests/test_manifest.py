@@ -136,11 +136,15 @@ def test_golden_policy_loads():
 
 
 def test_shipped_policy_equals_builtin_defaults():
-    """policy/torchconform-policy.toml documents the defaults: the two must not drift apart."""
+    """policy/torchconform-policy.toml documents the defaults: the two must not drift apart (the
+    shipped file adds the project's own expectation manifest, which every entry must give a reason)."""
     a = policy.load(policy.CHECKOUT_POLICY).as_dict()
     b = policy.default().as_dict()
     a.pop("source"), b.pop("source")
+    shipped = a.pop("expected_failures")
+    assert b.pop("expected_failures") == []
     assert a == b
+    assert all(e["reason"] for e in shipped)
 
 
 def test_policy_discovery(monkeypatch, tmp_path):
