@@ -89,7 +89,8 @@ def _is_tensor(x) -> bool:
 
 
 def to_numpy(x) -> np.ndarray:
-    """A float64 (or complex128) NumPy copy of a tensor, array or number; ints and bools keep their kind."""
+    """A float64 (or complex128) NumPy copy of a tensor, array or number; ints and bools keep their kind.
+    Always a copy: a later in-place change to the tensor does not change a reference taken from it."""
     if _is_tensor(x):
         import torch
 
@@ -98,9 +99,9 @@ def to_numpy(x) -> np.ndarray:
             t = t.to_dense()
         t = t.cpu().resolve_conj().resolve_neg()
         if t.is_complex():
-            return t.to(torch.complex128).numpy()
+            return t.to(torch.complex128).numpy().copy()
         if t.is_floating_point():
-            return t.to(torch.float64).numpy()
+            return t.to(torch.float64).numpy().copy()
         return t.numpy().copy()
     arr = np.asarray(x)
     if arr.dtype.kind == "c":

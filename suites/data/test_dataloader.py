@@ -12,7 +12,7 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import BatchSampler, DataLoader, SequentialSampler, TensorDataset, get_worker_info
+from torch.utils.data import DataLoader, TensorDataset, get_worker_info
 
 from harness.checks import assert_equal, assert_raises, assert_true
 from suites.data._datasets import Failing, InitProbe, Squares, Stream, WorkerProbe, record_worker_id

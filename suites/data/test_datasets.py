@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
+from torch.utils.data import (ChainDataset, ConcatDataset, Dataset, Subset, TensorDataset,
                               random_split)
 
 from harness.checks import assert_equal, assert_raises, assert_true

@@ -15,7 +15,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @pytest.fixture(scope="module")
 def transforms():
     try:
-        import torchvision
+        import torchvision  # noqa: F401 - importing it is the check
         from torchvision import transforms as T
     except Exception as exc:  # ImportError, or a RuntimeError from a torchvision built for another torch
         pytest.skip(f"torchvision is not importable beside torch {torch.__version__}: {type(exc).__name__}: {str(exc)[:160]}")

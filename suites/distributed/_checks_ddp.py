@@ -2,7 +2,6 @@
 the ranks of a :class:`suites.distributed._launch.World`); they return NumPy values only."""
 from __future__ import annotations
 
-import numpy as np
 
 from suites.distributed import _models
 

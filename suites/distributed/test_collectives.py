@@ -8,7 +8,6 @@ implement are skipped with the backend's own message as the reason.
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import pytest

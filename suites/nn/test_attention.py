@@ -5,7 +5,6 @@ Each test names the broken torch it would catch in its docstring.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.checks import assert_close, assert_equal, assert_raises, assert_true
+from harness.checks import assert_close, assert_equal, assert_raises
 from suites.nn._ref import np64
 
 PAD_CASES = [

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from harness.checks import assert_close, assert_equal, assert_raises, assert_true
+from harness.checks import assert_equal, assert_raises, assert_true
 from suites.serialization import _models
 from suites.serialization._models import Net, Payload, Point
 

@@ -16,18 +16,9 @@ import torch
 
 from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
+from harness.checks import to_numpy as _ref  # float64/complex128/int copy of a tensor's values
 
 NAN, INF = float("nan"), float("inf")
-
-
-def _ref(t: torch.Tensor) -> np.ndarray:
-    """The tensor's values (after rounding to its dtype) as a float64/complex128/int NumPy array."""
-    t = t.detach().cpu()
-    if t.is_complex():
-        return t.to(torch.complex128).numpy().copy()
-    if t.is_floating_point():
-        return t.to(torch.float64).numpy().copy()
-    return t.numpy().copy()
 
 
 def _make(np_rng, shape, dtype, device, low=-5.0, high=5.0, noncontig=False):

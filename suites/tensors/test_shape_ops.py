@@ -13,29 +13,10 @@ import torch
 
 from harness import dtypes
 from harness.checks import assert_equal, assert_raises, assert_true
+from harness.checks import to_numpy as _ref  # float64/complex128/int copy of a tensor's values
+from suites.tensors._tensors import arange_tensor as _arange, shares_storage as _shares
 
 SHAPE_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.int64, torch.bool, torch.complex64)
-
-
-def _ref(t):
-    t = t.detach().cpu()
-    if t.is_complex():
-        return t.to(torch.complex128).numpy().copy()
-    if t.is_floating_point():
-        return t.to(torch.float64).numpy().copy()
-    return t.numpy().copy()
-
-
-def _arange(shape, dtype, device):
-    n = int(np.prod(shape))
-    if dtype == torch.bool:
-        return (torch.arange(n, device=device) % 3 == 0).reshape(shape)
-    return torch.arange(n, device=device).to(dtype).reshape(shape)
-
-
-def _shares(a, b) -> bool:
-    """Whether a and b use the same storage (writes through one are seen through the other)."""
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 @pytest.mark.smoke

@@ -28,6 +28,22 @@ def mutant(sections, bug):
     return deco
 
 
+class _NoOpContext:
+    """Stands in for a context manager / decorator that should change torch's mode and does nothing."""
+
+    def __init__(self, *a, **k):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def __call__(self, fn):
+        return fn
+
+
 def _patch(owner, name, make):
     orig = getattr(owner, name)
     new = make(orig)
@@ -210,17 +226,8 @@ def grad_overwrites():
 
 @mutant("autograd dynamic_graph", "no_grad does not disable gradient recording")
 def no_grad_noop():
-    class NoOp:
-        def __init__(self, *a, **k):
-            pass
-        def __enter__(self):
-            return self
-        def __exit__(self, *a):
-            return False
-        def __call__(self, fn):
-            return fn
-    torch.no_grad = NoOp
-    torch.autograd.no_grad = NoOp
+    torch.no_grad = _NoOpContext
+    torch.autograd.no_grad = _NoOpContext
 
 
 @mutant("autograd", "sigmoid's gradient is computed as s instead of s*(1-s)")
@@ -465,18 +472,9 @@ def scaler_no_backoff():
 
 @mutant("amp", "autocast is a no-op (matmul stays float32)")
 def autocast_noop():
-    class NoOp:
-        def __init__(self, *a, **k):
-            pass
-        def __enter__(self):
-            return self
-        def __exit__(self, *a):
-            return False
-        def __call__(self, fn):
-            return fn
-    torch.autocast = NoOp
-    torch.amp.autocast = NoOp
-    torch.cpu.amp.autocast = NoOp
+    torch.autocast = _NoOpContext
+    torch.amp.autocast = _NoOpContext
+    torch.cpu.amp.autocast = _NoOpContext
 
 
 # --- § 9.1 export ---------------------------------------------------------------------------------------
