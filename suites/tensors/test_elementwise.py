@@ -17,27 +17,9 @@ import torch
 from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from harness.checks import to_numpy as _ref  # float64/complex128/int copy of a tensor's values
+from suites.tensors._tensors import random_tensor as _make
 
 NAN, INF = float("nan"), float("inf")
-
-
-def _make(np_rng, shape, dtype, device, low=-5.0, high=5.0, noncontig=False):
-    """Random values in [low, high) as ``dtype`` on ``device``; a transposed view when ``noncontig``."""
-    if noncontig:
-        shape = shape[::-1]
-    if dtype.is_floating_point:
-        x = torch.from_numpy(np_rng.uniform(low, high, size=shape)).to(dtype)
-    elif dtype.is_complex:
-        x = torch.from_numpy(np_rng.uniform(low, high, size=shape) + 1j * np_rng.uniform(low, high, size=shape)).to(dtype)
-    elif dtype == torch.bool:
-        x = torch.from_numpy(np_rng.integers(0, 2, size=shape).astype(bool))
-    else:
-        x = torch.from_numpy(np_rng.integers(int(low), int(high), size=shape)).to(dtype)
-    x = x.to(device)
-    if noncontig:
-        x = x.t() if x.dim() == 2 else x.transpose(0, -1)
-        assert not x.is_contiguous() or x.numel() <= 1
-    return x
 
 
 def _cancel(dtype, *operands) -> dict:

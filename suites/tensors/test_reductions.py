@@ -17,26 +17,14 @@ import torch
 from harness import dtypes
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from harness.checks import to_numpy as _ref  # float64/complex128/int copy of a tensor's values
+from suites.tensors._tensors import random_tensor
 
 NAN, INF = float("nan"), float("inf")
 DIMS = [None, 0, 1, -1, (0, 2), (-1, -3)]
 
 
 def _rand(np_rng, shape, dtype, device, low=-3.0, high=3.0, noncontig=False):
-    if noncontig:
-        shape = tuple(reversed(shape))
-    if dtype.is_floating_point:
-        x = torch.from_numpy(np_rng.uniform(low, high, size=shape)).to(dtype)
-    elif dtype.is_complex:
-        x = torch.from_numpy(np_rng.uniform(low, high, size=shape) + 1j * np_rng.uniform(low, high, size=shape)).to(dtype)
-    elif dtype == torch.bool:
-        x = torch.from_numpy(np_rng.integers(0, 2, size=shape).astype(bool))
-    else:
-        x = torch.from_numpy(np_rng.integers(int(low), int(high) + 1, size=shape)).to(dtype)
-    x = x.to(device)
-    if noncontig:
-        x = x.permute(*reversed(range(x.dim())))
-    return x
+    return random_tensor(np_rng, shape, dtype, device, low, high, noncontig)
 
 
 def _np_axis(dim):
