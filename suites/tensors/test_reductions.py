@@ -279,6 +279,27 @@ def test_nansum_nanmean(device, dtype, np_rng):
         assert_close("torch.nanmean", torch.nanmean(x, dim=0, keepdim=True), np.nanmean(X, axis=0, keepdims=True), op="reduction", args="dim=0, keepdim")
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+@pytest.mark.dtypes(dtypes.FLOATING)
+def test_softmax_log_softmax(device, dtype, dim, np_rng):
+    """softmax(x, dim) = exp(x - max) / sum(exp(x - max)) along `dim` only, log_softmax its log; the
+    `dtype=` argument casts before computing; large logits (±1000) neither overflow nor give NaN; a
+    non-contiguous input gives the same. Catches normalising over the wrong dim or an unstable kernel."""
+    x = _rand(np_rng, (3, 4, 5), dtype, device, -4, 4, noncontig=True)
+    X = _ref(x)
+    e = np.exp(X - X.max(axis=dim, keepdims=True))
+    sm = e / e.sum(axis=dim, keepdims=True)
+    assert_close("torch.softmax", torch.softmax(x, dim), sm, op="reduction", args=f"dim={dim}")
+    assert_close("Tensor.softmax", x.softmax(dim), sm, op="reduction", args=f"dim={dim}")
+    assert_close("torch.log_softmax", torch.log_softmax(x, dim), np.log(sm), op="reduction", args=f"dim={dim}")
+    out64 = torch.softmax(x, dim, dtype=torch.float64)
+    assert_equal("torch.softmax", out64.dtype, torch.float64, args="dtype=float64")
+    assert_close("torch.softmax", out64, sm, op="reduction", dtype=torch.float64 if dtype in dtypes.FLOAT_HIGH else dtype,
+                 args="dtype=float64 (computed after the cast)")
+    big = torch.tensor([[1000.0, 0.0, -1000.0]], dtype=dtype, device=device)
+    assert_close("torch.softmax", torch.softmax(big, 1), np.array([[1.0, 0.0, 0.0]]), op="reduction", args="[1000, 0, -1000]")
+
+
 @pytest.mark.dtypes(dtypes.FLOATING)
 def test_logsumexp(device, dtype, np_rng):
     """logsumexp = log(sum(exp(x))) computed stably: large inputs (1000) do not overflow; -inf entries
