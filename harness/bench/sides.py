@@ -120,6 +120,9 @@ class WorkerSide:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Two workers take turns on the same cores: OpenMP threads that spin after their side's turn
+        # would steal cycles from the other side's measurement, so idle threads sleep instead.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         init = {"suites": str(suites) if suites else None, "threads": threads, "config": cfg,
                 "overrides": overrides or {}}
         try:
