@@ -33,10 +33,10 @@ def test_median_agrees_with_torch_timer(op):
     for _ in range(3):
         ours = []
         theirs = []
-        for _ in range(3):  # interleave so machine drift hits both
-            t = CaseTimer(fn, "cpu", TimerConfig(min_time=0.3, block_time=0.002))
+        for _ in range(9):  # short turns, interleaved, so the machine's drift hits both timers alike
+            t = CaseTimer(fn, "cpu", TimerConfig(min_time=0.1, block_time=0.002))
             ours.append(stats.median(t.measure()))
-            m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=0.3)
+            m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=0.1)
             theirs.append(m.median)
         a, b = stats.median(ours), stats.median(theirs)
         diffs.append(abs(a / b - 1))
