@@ -1,7 +1,7 @@
 """Self-benchmark of the comparison machinery on real timings: does it catch a planted 10% slowdown,
 and how often does an unchanged installation raise a false alarm?
 
-    python -m harness.bench.sensitivity [--trials 40] [--min-time 0.1] [--threads 1]
+    python -m harness.bench.sensitivity [--trials 40] [--min-time 0.3] [--threads 1]
 
 A small suite of CPU ops is defined here; each op runs ``reps`` times per call (10 by default), so
 planting ``reps=11`` on one op makes it do exactly 10% more work. Each trial measures baseline and
@@ -91,7 +91,7 @@ def trial(cases, sides, cfg, alpha, threshold) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.bench.sensitivity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=40, help="planted trials and A/A trials, each (default 40)")
-    ap.add_argument("--min-time", type=float, default=0.1, help="measured seconds per case and side (default 0.1)")
+    ap.add_argument("--min-time", type=float, default=0.3, help="measured seconds per case and side (default 0.3, as bench)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--threshold", type=float, default=0.05)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 @dataclass
 class TimerConfig:
-    min_time: float = 0.25      # measured seconds per case (per side in pair mode), warm-up excluded
+    min_time: float = 0.3       # measured seconds per case (per side in pair mode), warm-up excluded
     max_time: float = 2.0       # stop sampling after this many measured seconds
     min_samples: int = 20
     max_samples: int = 1000
