@@ -71,7 +71,6 @@ class Case:
     shapes: tuple                    # one shape per input
     domain: tuple = ("any",)         # per input: any | pos | unit | wellcond
     op: str = "gradient"             # tolerance class for the float32 closed-form check
-    slow: bool = False               # gradgradcheck / extended part only at --tier full
     kwargs: dict = field(default_factory=dict)
 
 
@@ -84,7 +83,7 @@ CASES = [
     _c("exp", torch.exp, np.exp, ((3, 4),)),
     _c("log", torch.log, np.log, ((3, 4),), ("pos",)),
     _c("sin", torch.sin, np.sin, ((3, 4),)),
-    _c("cos", torch.cos, np.cos, ((3, 4),), slow=True),
+    _c("cos", torch.cos, np.cos, ((3, 4),)),
     _c("tanh", torch.tanh, np.tanh, ((3, 4),)),
     _c("sigmoid", torch.sigmoid, lambda x: 1 / (1 + np.exp(-x)), ((3, 4),)),
     _c("pow_scalar", lambda x: x ** 2.5, lambda x: x ** 2.5, ((3, 4),), ("pos",)),
@@ -92,11 +91,11 @@ CASES = [
     _c("div", torch.div, np.divide, ((3, 4), (3, 4)), ("any", "pos")),
     _c("mul_broadcast", torch.mul, np.multiply, ((3, 1), (1, 4))),
     _c("sqrt", torch.sqrt, np.sqrt, ((3, 4),), ("pos",)),
-    _c("rsqrt", torch.rsqrt, lambda x: 1 / np.sqrt(x), ((3, 4),), ("pos",), slow=True),
+    _c("rsqrt", torch.rsqrt, lambda x: 1 / np.sqrt(x), ((3, 4),), ("pos",)),
     _c("abs", torch.abs, np.abs, ((3, 4),), ("away0",)),
     _c("clamp", lambda x: torch.clamp(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), ((3, 4),), ("awayclamp",)),
-    _c("atan2", torch.atan2, np.arctan2, ((3, 4), (3, 4)), ("any", "pos"), slow=True),
-    _c("erf", torch.erf, None, ((3, 4),), slow=True),
+    _c("atan2", torch.atan2, np.arctan2, ((3, 4), (3, 4)), ("any", "pos")),
+    _c("erf", torch.erf, None, ((3, 4),)),
     _c("where", lambda x, y: torch.where(torch.as_tensor(_MASK, device=x.device), x, y),
        lambda x, y: np.where(_MASK, x, y), ((3, 4), (3, 4))),
     # reductions
@@ -105,24 +104,24 @@ CASES = [
     _c("prod", lambda x: x.prod(dim=1), lambda x: x.prod(axis=1), ((3, 4),), ("away0",)),
     _c("max_dim", lambda x: x.max(dim=1).values, lambda x: x.max(axis=1), ((3, 4),)),
     _c("amax", lambda x: x.amax(dim=0), lambda x: x.max(axis=0), ((3, 4),)),
-    _c("min_full", lambda x: x.min(), lambda x: x.min(), ((3, 4),), slow=True),
+    _c("min_full", lambda x: x.min(), lambda x: x.min(), ((3, 4),)),
     _c("norm", lambda x: torch.linalg.vector_norm(x, dim=1), lambda x: np.sqrt((x * x).sum(axis=1)), ((3, 4),)),
     _c("norm_p3", lambda x: torch.linalg.vector_norm(x, ord=3), lambda x: (np.abs(x) ** 3).sum() ** (1 / 3),
-       ((3, 4),), ("away0",), slow=True),
+       ((3, 4),), ("away0",)),
     _c("logsumexp", lambda x: torch.logsumexp(x, dim=1), lambda x: _np_logsumexp(x, 1), ((3, 4),)),
     _c("softmax", lambda x: torch.softmax(x, dim=1), lambda x: _np_softmax(x, 1), ((3, 4),)),
     _c("log_softmax", lambda x: torch.log_softmax(x, dim=0), lambda x: np.log(_np_softmax(x, 0)), ((3, 4),)),
     _c("std", lambda x: x.std(dim=1), lambda x: x.std(axis=1, ddof=1), ((3, 4),)),
     _c("var_correction0", lambda x: x.var(dim=0, correction=0), lambda x: x.var(axis=0), ((3, 4),)),
-    _c("cumsum", lambda x: x.cumsum(dim=1), lambda x: x.cumsum(axis=1), ((3, 4),), slow=True),
+    _c("cumsum", lambda x: x.cumsum(dim=1), lambda x: x.cumsum(axis=1), ((3, 4),)),
     # matmul family
     _c("matmul", torch.matmul, np.matmul, ((3, 4), (4, 2)), op="matmul"),
-    _c("matmul_vec", torch.matmul, np.matmul, ((3, 4), (4,)), op="matmul", slow=True),
+    _c("matmul_vec", torch.matmul, np.matmul, ((3, 4), (4,)), op="matmul"),
     _c("bmm", torch.bmm, np.matmul, ((2, 3, 4), (2, 4, 2)), op="matmul"),
     _c("einsum", lambda a, b: torch.einsum("ij,jk->ik", a, b), lambda a, b: np.einsum("ij,jk->ik", a, b),
        ((3, 4), (4, 2)), op="matmul"),
     _c("einsum_trace", lambda a, b: torch.einsum("bij,bji->b", a, b), lambda a, b: np.einsum("bij,bji->b", a, b),
-       ((2, 3, 3), (2, 3, 3)), op="matmul", slow=True),
+       ((2, 3, 3), (2, 3, 3)), op="matmul"),
     # shape ops
     _c("reshape", lambda x: x.reshape(2, 6) * torch.arange(6., dtype=x.dtype, device=x.device),
        lambda x: x.reshape(2, 6) * np.arange(6.), ((3, 4),)),
@@ -144,7 +143,7 @@ CASES = [
        lambda x: np.where(_MASK, 2.0, x) * x, ((3, 4),)),
     _c("expand", lambda x: x.expand(3, 4) * torch.arange(12., dtype=x.dtype, device=x.device).reshape(3, 4),
        lambda x: np.broadcast_to(x, (3, 4)) * np.arange(12.).reshape(3, 4), ((1, 4),)),
-    _c("getitem_strided", lambda x: x[::2, 1:] ** 3, lambda x: x[::2, 1:] ** 3, ((3, 4),), slow=True),
+    _c("getitem_strided", lambda x: x[::2, 1:] ** 3, lambda x: x[::2, 1:] ** 3, ((3, 4),)),
     # linalg
     _c("inverse", torch.linalg.inv, np.linalg.inv, ((3, 3),), ("wellcond",), op="linalg"),
     _c("det", torch.linalg.det, np.linalg.det, ((3, 3),), ("wellcond",), op="linalg"),
@@ -152,9 +151,8 @@ CASES = [
     _c("cholesky", lambda a: torch.linalg.cholesky(_spd_t(a)), lambda a: np.linalg.cholesky(_spd_np(a)),
        ((3, 3),), op="linalg"),
     _c("slogdet", lambda a: torch.linalg.slogdet(a).logabsdet, lambda a: np.linalg.slogdet(a)[1], ((3, 3),),
-       ("wellcond",), op="linalg", slow=True),
+       ("wellcond",), op="linalg"),
 ]
-CORE = [c for c in CASES if not c.slow]
 IDS = [c.name for c in CASES]
 
 
@@ -180,7 +178,7 @@ def _tensors(arrays, device, dtype):
 
 
 def _case_params(cases):
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in cases]
+    return [pytest.param(c, id=c.name) for c in cases]
 
 
 @pytest.mark.parametrize("case", _case_params(CASES))
@@ -193,12 +191,10 @@ def test_gradcheck(device, case, np_rng):
                 args=case.name)
 
 
-@pytest.mark.parametrize("case", _case_params(CORE[::3]) + [pytest.param(c, id=c.name, marks=pytest.mark.slow)
-                                                           for c in CASES if c not in CORE[::3]])
+@pytest.mark.parametrize("case", _case_params(CASES))
 def test_gradgradcheck(device, case, np_rng):
     """gradgradcheck in float64: the double-backward (derivative of the backward formula) of each op is
-    correct; catches a backward that is not itself differentiable or differentiates wrongly. A third of
-    the core ops run by default, the rest at --tier full."""
+    correct; catches a backward that is not itself differentiable or differentiates wrongly."""
     ts = _tensors(_inputs(case, np_rng), device, torch.float64)
     ok = torch.autograd.gradgradcheck(case.fn, ts, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=False)
     assert_true("torch.autograd.gradgradcheck", ok, f"second derivative of {case.name} disagrees", args=case.name)

@@ -194,7 +194,6 @@ _GRID = [(nd, g, s, d, p, m) for nd in (1, 2, 3) for g in (1, 2) for s in (1, 2)
          if not (p == "same" and s != 1) and not (p in (0, "valid") and m != "zeros")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("nd,groups,stride,dilation,padding,mode", _GRID)
 def test_conv_grid(device, nd, groups, stride, dilation, padding, mode):
     """Exhaustive grid of Conv1d/2d/3d arguments (valid combinations) against the NumPy reference."""

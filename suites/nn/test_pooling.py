@@ -155,7 +155,6 @@ _GRID = [(k, s, p, c, i) for k in (1, 2, 3) for s in (1, 2, 3) for p in (0, 1) f
          for i in (False, True) if p <= k // 2]  # padding > k/2 is a documented error
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("k,s,p,ceil,cip", _GRID)
 def test_pool_grid(device, k, s, p, ceil, cip):
     """Exhaustive grid of Max/AvgPool2d arguments against the NumPy window loops."""

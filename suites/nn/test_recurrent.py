@@ -260,7 +260,6 @@ def test_recurrent_gradcheck(device):
         assert_true(f"nn.{type(m).__name__}", torch.autograd.gradcheck(lambda x: m(x)[0], (x,)), "gradcheck failed")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("num_layers", [1, 3])
 @pytest.mark.parametrize("bidirectional", [False, True])

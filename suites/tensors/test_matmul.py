@@ -214,7 +214,6 @@ def test_tensordot_and_linalg_multi_dot(device, np_rng):
     assert_close("torch.linalg.multi_dot", torch.linalg.multi_dot(ms), _ref(ms[0]) @ _ref(ms[1]) @ _ref(ms[2]), op="matmul")
 
 
-@pytest.mark.slow
 @pytest.mark.dtypes(dtypes.FLOATING)
 @pytest.mark.parametrize("n", [127, 256, 513])
 def test_matmul_large(device, dtype, n, np_rng):
