@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from harness import numfmt
 from harness.manifest import EXPECTED, IMPROVED, SKIPPED, evaluate
 from harness.policy import Policy, default as default_policy
 
@@ -267,7 +268,8 @@ def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: di
 
 
 def pct(x) -> str:
-    return "n/a" if x is None else f"{(x - 1) * 100:+.1f}%"
+    """A time ratio as a signed change for verdict lines ('n/a' when unknown)."""
+    return numfmt.pct(x, missing="n/a")
 
 
 def describe_bench(row: dict) -> str:

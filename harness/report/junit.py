@@ -10,6 +10,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from harness.compare import pct as _pct
+
 
 def _clean(s) -> str:
     # XML 1.0 forbids most control characters; drop them rather than emit an unreadable file.
@@ -44,10 +46,6 @@ def _case(suite, t) -> None:
         el.text = msg
     elif t["status"] in ("skipped", "xfailed"):
         ET.SubElement(case, "skipped", message=first or t["status"])
-
-
-def _pct(x):
-    return "n/a" if x is None else f"{(x - 1) * 100:+.1f}%"
 
 
 def render(model: dict) -> str:

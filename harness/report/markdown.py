@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html as _html
 
+from harness.numfmt import num, pct as _pct
+
 LIMIT_BYTES = 1024 * 1024 - 4096  # GitHub refuses step summaries over 1 MiB
 CHANGE_TITLES = {
     "new_failure": "New failures", "improved": "Unexpected passes of expected failures (update the manifest)",
@@ -30,17 +32,8 @@ def _first_line(msg, n=240) -> str:
     return _esc(lines[0][:n]) if lines else ""
 
 
-def _pct(x) -> str:
-    return "–" if x is None else f"{(x - 1) * 100:+.1f}%"
-
-
 def _num(x, spec=".3g") -> str:
-    if x is None:
-        return "–"
-    try:
-        return format(float(x), spec)
-    except (TypeError, ValueError):
-        return _esc(x)
+    return _esc(num(x, spec))
 
 
 def _frac(n, d) -> str:
