@@ -353,3 +353,162 @@ def mha(query, key, value, num_heads, w_q, w_k, w_v, b_q, b_k, b_v, w_o, b_o, ke
     w = softmax(logits + add, -1)
     o = (w @ vh).transpose(2, 0, 1, 3).reshape(l, n, e)
     return o @ w_o.T + (0 if b_o is None else b_o), w
+
+
+# ---------------------------------------------------------------- N-d references for the production-kernel grids
+# (suites/nn/test_kernels_*.py). Plain NumPy in float64, vectorised over kernel/window offsets so that
+# realistic shapes stay affordable; none of them calls torch, so none shares a kernel with what it checks.
+def conv_transpose_nd(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """ConvTranspose{1,2,3}d of x (N, C_in, *S) with w (C_in, C_out/groups, *K) by scattering: for every
+    kernel offset, input position i adds x[i] * w[:, :, offset] at i*stride + offset*dilation of the
+    uncropped output (size (S-1)*stride + dilation*(K-1) + 1 + output_padding), which is then cropped by
+    ``padding`` at both ends. This is the documented adjoint of convolution computed directly (a
+    tensordot per offset), independent of torch's col2im / oneDNN deconvolution lowering."""
+    nd = x.ndim - 2
+    k = w.shape[2:]
+    s, p, op, d = (tup(v, nd) for v in (stride, padding, output_padding, dilation))
+    n, cin = x.shape[:2]
+    sp = x.shape[2:]
+    cig, cog = cin // groups, w.shape[1]
+    full = [(sp[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 + op[i] for i in range(nd)]
+    out = np.zeros((n, cog * groups, *full))
+    for g in range(groups):
+        xs = x[:, g * cig:(g + 1) * cig]
+        for off in itertools.product(*[range(kk) for kk in k]):
+            wk = w[(slice(g * cig, (g + 1) * cig), slice(None)) + off]  # (cig, cog)
+            contrib = np.moveaxis(np.tensordot(xs, wk, axes=([1], [0])), -1, 1)  # (N, cog, *S)
+            sl = tuple(slice(off[i] * d[i], off[i] * d[i] + s[i] * (sp[i] - 1) + 1, s[i]) for i in range(nd))
+            out[(slice(None), slice(g * cog, (g + 1) * cog)) + sl] += contrib
+    out = out[(slice(None), slice(None)) + tuple(slice(p[i], full[i] - p[i]) for i in range(nd))]
+    if b is not None:
+        out = out + b.reshape((1, -1) + (1,) * nd)
+    return out
+
+
+def pool_nd(x, kind, kernel, stride=None, padding=0, dilation=1, ceil_mode=False, count_include_pad=True,
+            divisor_override=None):
+    """Max or average pooling over the trailing x.ndim - 2 dims, vectorised over window offsets.
+
+    ``kind='max'`` returns (values, indices flat into the unpadded spatial volume): padding acts as
+    -inf and the first maximum in window order wins (strict >). ``kind='avg'`` returns the sum of the
+    window's in-bounds elements divided by ``divisor_override``, else by the window size clipped to the
+    padded input (``count_include_pad``), else by the number of in-bounds elements. Output sizes follow
+    the documented formula; with ``ceil_mode`` the last window must start inside the input or the left
+    padding (:func:`_pool_out`)."""
+    nd = x.ndim - 2
+    k = tup(kernel, nd)
+    s = tup(stride if stride not in (None, ()) else kernel, nd)
+    p, d = tup(padding, nd), tup(dilation, nd)
+    sp = x.shape[2:]
+    outs = [_pool_out(sp[i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
+    right = [max(0, (outs[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (sp[i] + p[i])) for i in range(nd)]
+    pads = [(0, 0), (0, 0)] + [(p[i], right[i]) for i in range(nd)]
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, pads, constant_values=fill)
+    lead = x.shape[:2]
+    if kind == "max":
+        val = np.full(lead + tuple(outs), -np.inf)
+        idx = np.zeros(lead + tuple(outs), dtype=np.int64)
+    else:
+        val = np.zeros(lead + tuple(outs))
+        inb = np.zeros(tuple(outs))  # in-bounds element count per window
+        clip = np.zeros(tuple(outs))  # window size clipped to the padded input
+    grids = np.meshgrid(*[np.arange(o) for o in outs], indexing="ij")
+    for off in itertools.product(*[range(kk) for kk in k]):
+        sl = tuple(slice(off[i] * d[i], off[i] * d[i] + s[i] * (outs[i] - 1) + 1, s[i]) for i in range(nd))
+        v = xp[(slice(None), slice(None)) + sl]
+        pos = [grids[i] * s[i] - p[i] + off[i] * d[i] for i in range(nd)]  # unpadded coordinates
+        inside = np.ones(tuple(outs), dtype=bool)
+        for i in range(nd):
+            inside &= (pos[i] >= 0) & (pos[i] < sp[i])
+        if kind == "max":
+            flat = np.zeros(tuple(outs), dtype=np.int64)
+            for i in range(nd):
+                flat = flat * sp[i] + np.clip(pos[i], 0, sp[i] - 1)
+            better = (v > val) & inside
+            val = np.where(better, v, val)
+            idx = np.where(better, flat, idx)
+        else:
+            val = val + np.where(inside, v, 0.0)
+            inb += inside
+            in_padded = np.ones(tuple(outs), dtype=bool)
+            for i in range(nd):
+                in_padded &= pos[i] < sp[i] + p[i]
+            clip += in_padded
+    if kind == "max":
+        return val, idx
+    if divisor_override:
+        return val / divisor_override
+    return val / (clip if count_include_pad else inb)
+
+
+def adaptive_pool_nd(x, out_size, kind):
+    """AdaptiveAvg/MaxPool over the trailing dims: output bin i of a dim spans
+    [floor(i*in/out), ceil((i+1)*in/out)) (:func:`adaptive_bins`). ``kind='avg'`` returns the means;
+    ``kind='max'`` returns (values, indices flat into the spatial volume, first maximum in row-major
+    window order)."""
+    nd = x.ndim - 2
+    sp = x.shape[2:]
+    outs = tuple(sp[i] if o is None else o for i, o in enumerate(tup(out_size, nd)))
+    val = np.zeros(x.shape[:2] + outs)
+    idx = np.zeros(x.shape[:2] + outs, dtype=np.int64)
+    bins = [adaptive_bins(sp[i], outs[i]) for i in range(nd)]
+    for o in itertools.product(*[range(n) for n in outs]):
+        lo = [bins[i][o[i]][0] for i in range(nd)]
+        hi = [bins[i][o[i]][1] for i in range(nd)]
+        win = x[(slice(None), slice(None)) + tuple(slice(lo[i], hi[i]) for i in range(nd))]
+        flatwin = win.reshape(x.shape[:2] + (-1,))
+        at = (slice(None), slice(None)) + o
+        if kind == "avg":
+            val[at] = flatwin.mean(axis=-1)
+            continue
+        j = np.argmax(flatwin, axis=-1)
+        val[at] = np.take_along_axis(flatwin, j[..., None], axis=-1)[..., 0]
+        local = np.unravel_index(j, [hi[i] - lo[i] for i in range(nd)])
+        flat = np.zeros(j.shape, dtype=np.int64)
+        for i in range(nd):
+            flat = flat * sp[i] + lo[i] + local[i]
+        idx[at] = flat
+    return val if kind == "avg" else (val, idx)
+
+
+def batch_norm(x, weight=None, bias=None, eps=1e-5, running_mean=None, running_var=None, training=True,
+               momentum=0.1):
+    """BatchNorm{1,2,3}d on (N, C, *S) per the documentation. Training: normalise with the per-channel
+    mean and *biased* variance over (N, *S); running stats become (1 - momentum) * r + momentum * stat
+    with the *unbiased* variance. Eval (training=False): normalise with the running stats.
+    Returns (y, new_running_mean, new_running_var) (the running ones None when not given)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    rm, rv = running_mean, running_var
+    if training:
+        mu = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        cnt = x.size // x.shape[1]
+        if rm is not None:
+            rm = (1 - momentum) * rm + momentum * mu
+            rv = (1 - momentum) * rv + momentum * var * cnt / (cnt - 1)
+    else:
+        mu, var = running_mean, running_var
+    y = (x - mu.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y, rm, rv
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """GroupNorm on (N, C, *S): mean and biased variance over (C/num_groups, *S) per sample and group,
+    then a per-channel affine. InstanceNorm without running stats is group_norm with num_groups = C."""
+    n, c = x.shape[:2]
+    xg = x.reshape(n, num_groups, -1)
+    mu = xg.mean(axis=-1, keepdims=True)
+    var = xg.var(axis=-1, keepdims=True)
+    y = ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
