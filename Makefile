@@ -54,7 +54,7 @@ gpu-check:
 
 # Benchmarks: every definition in suites/*/bench_*.py, samples and ceilings in reports/bench/record.json.
 bench: $(STAMP)
-	$(VENV)/bin/torchconform bench --out reports/bench $(BENCH_ARGS)
+	$(VENV)/bin/torchconform bench run --out reports/bench $(BENCH_ARGS)
 
 # asv on the installed torch (files under .asv/, dashboard .asv/html/index.html).
 asv: $(STAMP)

@@ -1,7 +1,13 @@
-"""Dtype groups for the ``dtypes`` marker and the ids used in test names (``[cpu-float32]``)."""
+"""Dtype groups for the ``dtypes`` marker and the ids used in test names (``[cpu-float32]``).
+
+A dtype's name (``float32``) is :func:`harness.tolerances.dtype_name`, the one definition the
+tolerance table, the test ids, the run record and the fingerprint all use.
+"""
 from __future__ import annotations
 
 import torch
+
+from harness.tolerances import dtype_name
 
 FLOAT32 = (torch.float32,)
 FLOATING = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
@@ -15,8 +21,7 @@ ALL = FLOATING + INTEGRAL + BOOL + COMPLEX
 DEFAULT = FLOAT_HIGH
 
 
-def dtype_id(dtype) -> str:
-    return str(dtype).rsplit(".", 1)[-1]
+dtype_id = dtype_name  # the id in test names: [cpu-float32]
 
 
 def numpy_dtype(dtype):

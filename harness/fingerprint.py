@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.tolerances import dtype_name
+
 # CPU flags that change which kernels torch runs; the full list is noise in a report.
 _CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
               "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "asimd", "sve", "sve2", "neon")
@@ -72,7 +74,7 @@ def torch_info() -> dict:
         "openmp": torch.backends.openmp.is_available(),
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),
-        "default_dtype": str(torch.get_default_dtype()).rsplit(".", 1)[-1],
+        "default_dtype": dtype_name(torch.get_default_dtype()),
     }
     try:
         if torch.backends.cudnn.is_available():
@@ -160,3 +162,32 @@ def comparability_key(fp: dict) -> dict:
         "gpus": sorted(g.get("name", "") for g in fp.get("gpus") or []),
         "python": (fp.get("python") or {}).get("version"),
     }
+
+
+def mixed_keys(fingerprints: list[dict]) -> dict:
+    """The comparability keys whose values differ between ``fingerprints`` (key -> the distinct values,
+    in order of appearance): what a record merged from several machines stores as ``fingerprint.mixed``."""
+    keys = [comparability_key(fp or {}) for fp in fingerprints]
+    mixed = {}
+    for k in keys[0] if keys else {}:
+        values = []
+        for kk in keys:
+            if kk[k] not in values:
+                values.append(kk[k])
+        if len(values) > 1:
+            mixed[k] = values
+    return mixed
+
+
+HARDWARE_KEYS = ("cpu_model", "gpus")
+
+
+def hardware_differences(baseline: dict, candidate: dict) -> list[str]:
+    """Hardware keys (CPU model, GPUs) that differ between two fingerprints, or within one merged from
+    several machines (its ``mixed``); benchmark ratios across them are advisory."""
+    fb, fc = baseline or {}, candidate or {}
+    kb, kc = comparability_key(fb), comparability_key(fc)
+    out = [k for k in HARDWARE_KEYS if kb.get(k) != kc.get(k)]
+    for side, fp in (("baseline", fb), ("candidate", fc)):
+        out += [f"{k} within the {side}" for k in HARDWARE_KEYS if k in (fp.get("mixed") or {})]
+    return out

@@ -1,35 +1,38 @@
 """The expectation manifest: failures that are known and accepted on some builds.
 
 Each entry names tests (a glob over pytest node ids), the builds it applies to (``backend``:
-``cpu``, ``cuda12.8``, ``rocm6.3``... as a glob; ``torch``: a version specifier such as ``<2.8``
-or ``>=2.6,<2.8``, or a glob such as ``2.13.*``), optionally a device and dtype glob, and a
-``reason`` (required: an expectation without a reason is a silenced bug).
+``cpu``, ``cuda12.8``, ``rocm6.3``... as a glob; ``torch``: a PEP 440 version specifier such as
+``<2.8`` or ``>=2.6,<2.8``, or a glob such as ``2.13.*``), optionally a device and dtype glob, and a
+``reason`` (required: an expectation without a reason is a silenced bug). The file format is
+``harness/schema/manifest-v1.schema.json`` (the policy file shares its entry type).
 
-Against a candidate run, :func:`evaluate` sorts the tests an entry matches into
+The manifest is applied once, where it changes what pytest reports: the plugin marks the tests an
+active entry matches as expected failures and records in the run record which entry applied to which
+test (the record's ``manifest`` and each test's ``expectation``). :func:`from_record` reads that back;
+:func:`evaluate` applies entries to a record that carries none (a record from an older torchconform,
+or one the plugin did not write). Either way, each matched test of the candidate is
 
-* ``EXPECTED``: the test fails as the manifest says (fine);
-* ``IMPROVED``: the test passes although the manifest says it fails; the gate fails until the
-  entry is removed or narrowed, so the manifest never silently outlives the bug it covers;
-* ``SKIPPED``: the test did not run, so it says nothing;
+* ``EXPECTED``: it failed (or errored, or xfailed) as the manifest says (fine);
+* ``IMPROVED``: it passed although the manifest says it fails; the gate fails until the entry is
+  removed or narrowed, so the manifest never silently outlives the bug it covers;
+* ``SKIPPED``: it did not run, so it says nothing;
 
-and reports entries that apply to this build but match no test of the run as *stale*.
+and entries that apply to the build but match no test of the run are reported as *stale*.
 
-Version matching needs no third-party package: :func:`version_matches` understands the
-PEP 440 forms torch uses (``2.8.0``, ``2.8.0a0+gitabc``, ``2.9.0.dev20250601+cu128``,
-``2.13.0+cpu``; the ``+local`` part is ignored) and the operators ``== != < <= > >= ~=`` plus
-``==X.*`` / ``!=X.*`` prefixes and plain globs. A nightly ``2.8.0.dev…`` sorts below ``2.8.0``,
-so ``<2.8`` includes it; write ``2.8.*`` to mean "every 2.8 build, nightlies included".
+Versions and specifiers are ``packaging``'s (PEP 440): local labels (``+cpu``) are ignored, and
+``<2.8`` does not match 2.8's own pre-releases and nightlies (``2.8.0.dev20250601``); write ``2.8.*``
+for every 2.8 build, nightlies included, or ``<2.8.0.dev0`` for "before any 2.8 build".
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
-from harness.errors import HarnessError
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
-FAILING = ("failed", "error")
-PASSING = ("passed", "xpassed")
+from harness.errors import HarnessError
 
 EXPECTED = "EXPECTED"
 IMPROVED = "IMPROVED"
@@ -48,10 +51,7 @@ class ManifestError(HarnessError):
 def _glob_re(pattern: str) -> re.Pattern:
     # Only '*' and '?' are wildcards: node ids are full of '[' and ']' (parametrize ids), which
     # fnmatch would take for character classes.
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-    return re.compile("".join(out), re.S)
+    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern), re.S)
 
 
 def glob_match(pattern: str, text: str | None) -> bool:
@@ -63,97 +63,45 @@ def glob_match(pattern: str, text: str | None) -> bool:
     return _glob_re(pattern).fullmatch(text) is not None
 
 
-_VERSION_RE = re.compile(
-    r"^\s*v?(?P<release>\d+(?:\.\d+)*)"
-    r"(?:[-_.]?(?P<pre>a|alpha|b|beta|rc|c)[-_.]?(?P<pre_n>\d*))?"
-    r"(?:[-_.]?post[-_.]?(?P<post>\d*))?"
-    r"(?:[-_.]?dev[-_.]?(?P<dev>\d*))?"
-    r"(?:\+(?P<local>[a-z0-9.]+))?\s*$",
-    re.I,
-)
-_PRE = {"a": -3, "alpha": -3, "b": -2, "beta": -2, "rc": -1, "c": -1}
+def parse_version(text: str) -> Version:
+    """A PEP 440 version (comparable, sortable); ManifestError if unparsable."""
+    try:
+        return Version(str(text).strip())
+    except InvalidVersion:
+        raise ManifestError(f"not a version: {text!r}") from None
 
 
-def parse_version(text: str) -> tuple:
-    """A sort key for a PEP 440 version (local label ignored); ManifestError if unparsable."""
-    m = _VERSION_RE.match(str(text))
-    if not m:
-        raise ManifestError(f"not a version: {text!r}")
-    release = tuple(int(x) for x in m["release"].split("."))
-    release = release + (0,) * (6 - len(release)) if len(release) < 6 else release
-    if m["pre"]:
-        phase = (_PRE[m["pre"].lower()], int(m["pre_n"] or 0))
-    elif m["dev"] is not None and m["post"] is None:
-        phase = (-4, 0)  # 2.8.0.dev1 < 2.8.0a0 < 2.8.0
-    else:
-        phase = (0, 0)
-    post = int(m["post"] or 0) if m["post"] is not None else -1
-    dev = (0, int(m["dev"] or 0)) if m["dev"] is not None else (1, 0)
-    return (release, phase, post, dev)
-
-
-def _public(text: str) -> str:
-    return str(text).split("+", 1)[0].strip()
-
-
-def _release(text: str) -> list[int]:
-    m = _VERSION_RE.match(text)
-    if not m:
-        raise ManifestError(f"not a version: {text!r}")
-    return [int(x) for x in m["release"].split(".")]
-
-
-def _clause_matches(clause: str, version: str) -> bool:
-    m = re.match(r"^\s*(===|==|!=|<=|>=|<|>|~=)\s*(.+?)\s*$", clause)
-    if not m:
-        # a bare glob ("2.13.*") or an exact version ("2.7.1"); compared with the public part
-        if "*" in clause or "?" in clause:
-            return glob_match(clause.strip(), _public(version)) or glob_match(clause.strip(), version)
-        return parse_version(version) == parse_version(clause)
-    op, target = m.groups()
-    if target.endswith(".*"):
-        if op not in ("==", "!="):
-            raise ManifestError(f"'{clause}': a '.*' suffix only works with == and !=")
-        prefix = _release(target[:-2])
-        rel = _release(_public(version))
-        rel = rel + [0] * (len(prefix) - len(rel))
-        hit = rel[:len(prefix)] == prefix
-        return hit if op == "==" else not hit
-    if op == "===":
-        return _public(version) == target
-    v, t = parse_version(version), parse_version(target)
-    if op == "==":
-        return v == t
-    if op == "!=":
-        return v != t
-    if op == "<":
-        return v < t
-    if op == "<=":
-        return v <= t
-    if op == ">":
-        return v > t
-    if op == ">=":
-        return v >= t
-    # ~=X.Y.Z: >= X.Y.Z and == X.Y.*
-    rel = _release(target)
-    if len(rel) < 2:
-        raise ManifestError(f"'{clause}': ~= needs at least two release numbers")
-    prefix = ".".join(str(x) for x in rel[:-1]) + ".*"
-    return v >= t and _clause_matches("==" + prefix, version)
+@lru_cache(maxsize=512)
+def _specifier(spec: str) -> SpecifierSet | str:
+    """The parsed form of a ``torch`` field: a SpecifierSet, or a bare glob (returned as is)."""
+    s = spec.strip()
+    if not re.match(r"^(===|==|!=|<=|>=|<|>|~=)", s):
+        if "*" in s or "?" in s:
+            return s
+        s = "==" + s  # a bare version means exactly that version
+    try:
+        return SpecifierSet(s)
+    except InvalidSpecifier:
+        raise ManifestError(f"not a version specifier (PEP 440, e.g. '<2.8', '>=2.6,<2.8', '==2.7.*'): {spec!r}") from None
 
 
 def version_matches(spec: str | None, version: str | None) -> bool:
-    """Whether torch ``version`` satisfies ``spec`` ('*'/empty: always; comma: all clauses)."""
+    """Whether torch ``version`` satisfies ``spec`` ('*'/empty: always; a bare glob matches the
+    public version; otherwise a PEP 440 specifier set, pre-releases allowed)."""
     if spec is None or spec.strip() in ("", "*"):
         return True
     if version is None:
         return False
-    return all(_clause_matches(c, version) for c in spec.split(",") if c.strip())
+    s = _specifier(spec)
+    if isinstance(s, str):
+        return glob_match(s, str(version).split("+", 1)[0].strip()) or glob_match(s, version)
+    return s.contains(parse_version(version), prereleases=True)
 
 
 def check_specifier(spec: str) -> None:
     """Raise ManifestError now (at load time) for a specifier that can never be evaluated."""
-    version_matches(spec, "0.0.0")
+    if spec is not None and spec.strip() not in ("", "*"):
+        _specifier(spec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,9 +118,6 @@ def backend_of(fingerprint: dict) -> str:
     return "cpu"
 
 
-_KEYS = {"test", "reason", "backend", "torch", "device", "dtype", "strict", "issue"}
-
-
 @dataclass(frozen=True)
 class Expectation:
     test: str
@@ -187,21 +132,8 @@ class Expectation:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> "Expectation":
-        if not isinstance(d, dict):
-            raise ManifestError(f"{source}: an expected failure must be a table, not {type(d).__name__}")
-        unknown = set(d) - _KEYS
-        if unknown:
-            raise ManifestError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} "
-                                f"(allowed: {', '.join(sorted(_KEYS))})")
-        if not str(d.get("test") or "").strip():
-            raise ManifestError(f"{source}: an expected failure needs 'test' (a node-id glob)")
-        if not str(d.get("reason") or "").strip():
-            raise ManifestError(f"{source}: expected failure {d['test']!r} has no 'reason'; say why it is accepted")
-        for k in ("test", "reason", "backend", "torch", "device", "dtype"):
-            if k in d and not isinstance(d[k], str):
-                raise ManifestError(f"{source}: '{k}' must be a string, not {type(d[k]).__name__}")
-        if "strict" in d and not isinstance(d["strict"], bool):
-            raise ManifestError(f"{source}: 'strict' must be true or false")
+        """An entry from a table that passed the schema (:mod:`harness.schema`, ``manifest``); the
+        torch specifier is checked here, where it is parsed."""
         torch_spec = d.get("torch", "*")
         try:
             check_specifier(torch_spec)
@@ -210,6 +142,11 @@ class Expectation:
         return cls(test=d["test"].strip(), reason=d["reason"].strip(), backend=d.get("backend", "*"),
                    torch=torch_spec, device=d.get("device", "*"), dtype=d.get("dtype", "*"),
                    strict=d.get("strict", True), issue=d.get("issue"), source=source)
+
+    @classmethod
+    def from_record(cls, d: dict) -> "Expectation":
+        """An entry as a run record stores it (:meth:`as_dict`)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def applies_to(self, torch_version: str | None, backend: str) -> bool:
         return glob_match(self.backend, backend) and version_matches(self.torch, torch_version)
@@ -230,12 +167,33 @@ class Expectation:
 
 
 def parse_entries(items, source: str) -> list[Expectation]:
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ManifestError(f"{source}: 'expected_failure' must be an array of tables ([[expected_failure]])")
-    return [Expectation.from_dict(d, f"{source}: expected_failure #{i + 1}") for i, d in enumerate(items)]
+    """Entries of a schema-checked ``expected_failure`` array."""
+    return [Expectation.from_dict(d, f"{source}: expected_failure #{i + 1}") for i, d in enumerate(items or [])]
 
+
+def active_entries(entries: list[Expectation], torch_version: str | None, backend: str) -> list[Expectation]:
+    return [e for e in entries if e.applies_to(torch_version, backend)]
+
+
+def first_match(active: list[Expectation], test: dict) -> int | None:
+    """The index of the first active entry matching ``test`` (nodeid, device, dtype), or None."""
+    return next((i for i, e in enumerate(active) if e.matches(test)), None)
+
+
+def kind_of(status: str, strict: bool) -> str | None:
+    """What a matched test's outcome means: EXPECTED when it failed (failed, error, xfailed), IMPROVED
+    when its body passed (passed, or xpassed: its expected-failure marker was not met), SKIPPED when it
+    did not run; None for a pass under a flaky (``strict = false``) entry: an ordinary pass."""
+    if status in ("passed", "xpassed"):
+        return IMPROVED if strict else None
+    if status == "skipped":
+        return SKIPPED
+    return EXPECTED
+
+
+# --------------------------------------------------------------------------------------------
+# against a run
+# --------------------------------------------------------------------------------------------
 
 @dataclass
 class ManifestResult:
@@ -245,6 +203,8 @@ class ManifestResult:
     inactive: int = 0
     outcomes: dict = field(default_factory=dict)  # nodeid -> (EXPECTED|IMPROVED|SKIPPED, Expectation)
     stale: list[Expectation] = field(default_factory=list)
+    flaky_passes: set = field(default_factory=set)  # nodeids: a flaky entry's test that passed
+    applied_by_run: str | None = None  # the policy the run applied (from the record), else None
 
     def of(self, nodeid: str):
         return self.outcomes.get(nodeid)
@@ -253,37 +213,62 @@ class ManifestResult:
         return [n for n, (k, _) in self.outcomes.items() if k == kind]
 
     def as_dict(self) -> dict:
-        return {"torch": self.torch_version, "backend": self.backend, "active": len(self.active),
-                "inactive": self.inactive,
-                "expected": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == EXPECTED],
-                "improved": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == IMPROVED],
-                "skipped": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == SKIPPED],
-                "stale": [e.as_dict() for e in self.stale]}
+        d = {"torch": self.torch_version, "backend": self.backend, "active": len(self.active),
+             "inactive": self.inactive,
+             "expected": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == EXPECTED],
+             "improved": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == IMPROVED],
+             "skipped": [{"nodeid": n, **e.as_dict()} for n, (k, e) in self.outcomes.items() if k == SKIPPED],
+             "stale": [e.as_dict() for e in self.stale]}
+        if self.applied_by_run is not None:
+            d["applied_at"] = "run"
+            d["source"] = self.applied_by_run
+        return d
+
+
+def _fill(res: ManifestResult, matches) -> ManifestResult:
+    """``matches``: (test, index into res.active) for every matched test."""
+    used: set[int] = set()
+    for t, i in matches:
+        used.add(i)
+        e = res.active[i]
+        kind = kind_of(t["status"], e.strict)
+        if kind is None:
+            res.flaky_passes.add(t["nodeid"])
+        else:
+            res.outcomes[t["nodeid"]] = (kind, e)
+    res.stale = [e for i, e in enumerate(res.active) if i not in used]
+    return res
 
 
 def evaluate(entries: list[Expectation], rec: dict) -> ManifestResult:
-    """Match the manifest against the tests of run record ``rec`` (the candidate)."""
+    """Match ``entries`` against the tests of run record ``rec`` (the candidate)."""
     fp = rec.get("fingerprint") or {}
     version = (fp.get("torch") or {}).get("version")
     backend = backend_of(fp)
     res = ManifestResult(torch_version=version, backend=backend)
-    res.active = [e for e in entries if e.applies_to(version, backend)]
+    res.active = active_entries(entries, version, backend)
     res.inactive = len(entries) - len(res.active)
-    used: set[int] = set()
-    for t in rec.get("tests", []):
-        for i, e in enumerate(res.active):
-            if e.matches(t):
-                used.add(i)
-                status = t["status"]
-                if status in FAILING or status == "xfailed":
-                    kind = EXPECTED
-                elif status in PASSING:
-                    if not e.strict:
-                        break  # a flaky entry (strict = false) may pass: an ordinary pass
-                    kind = IMPROVED
-                else:
-                    kind = SKIPPED
-                res.outcomes[t["nodeid"]] = (kind, e)
-                break
-    res.stale = [e for i, e in enumerate(res.active) if i not in used]
-    return res
+    matches = ((t, first_match(res.active, t)) for t in rec.get("tests", []))
+    return _fill(res, [(t, i) for t, i in matches if i is not None])
+
+
+def from_record(rec: dict) -> ManifestResult | None:
+    """The manifest the run applied, as its record says (None when the record carries none)."""
+    m = rec.get("manifest")
+    if m is None:
+        return None
+    res = ManifestResult(torch_version=m.get("torch"), backend=m.get("backend", "cpu"),
+                         active=[Expectation.from_record(e) for e in m.get("active", [])],
+                         inactive=int(m.get("inactive", 0)), applied_by_run=m.get("source", "?"))
+    return _fill(res, [(t, t["expectation"]["id"]) for t in rec.get("tests", []) if t.get("expectation")])
+
+
+def recorded(source: str, torch_version: str | None, backend: str, active: list[Expectation], inactive: int) -> dict:
+    """The run record's ``manifest``: what the run applied."""
+    return {"source": source, "torch": torch_version, "backend": backend,
+            "active": [e.as_dict() for e in active], "inactive": inactive}
+
+
+def expectation_field(i: int, e: Expectation) -> dict:
+    """A test's ``expectation`` in the run record: entry ``i`` of the record's ``manifest.active``."""
+    return {"id": i, "reason": e.reason, "entry": e.describe(), "issue": e.issue, "strict": e.strict}

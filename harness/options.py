@@ -1,7 +1,9 @@
-"""Options shared by the pytest plugin and the CLI, defined once.
+"""Options shared by the pytest plugin and the CLI's commands, each defined once.
 
-Each option is data: the plugin adds it with pytest's ``parser.addoption`` and the CLI with
-argparse's ``add_argument``, so names, choices, defaults and help never drift apart.
+Each option is data: the plugin adds it with pytest's ``parser.addoption`` (dest prefixed
+``torchconform_``) and the CLI with argparse's ``add_argument``, so names, choices, defaults and help
+never drift apart between ``pytest suites --device ...``, ``torchconform run --device ...`` and
+``torchconform bench run --device ...``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ class Option:
     default: object = None
     choices: tuple | None = None
     metavar: str | None = None
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict)  # more argparse keywords (action, type, ...); CLI only
 
     @property
     def dest(self) -> str:
@@ -26,15 +28,15 @@ class Option:
 
 DEVICE = Option(
     "--device",
-    help="devices to run device-generic tests on: 'all' (every available device, the default), "
-    "'cpu', 'cuda', or a comma-separated list such as 'cpu,cuda'",
+    help="devices to run on: 'all' (every available device, the default), 'cpu', 'cuda', or a "
+    "comma-separated list such as 'cpu,cuda'",
     default="all",
     metavar="DEVICES",
 )
 TIER = Option(
     "--tier",
-    help="how much to run: 'smoke' (tests marked smoke only), 'default', or 'full' "
-    "(adds slow tests and larger property-test budgets)",
+    help="how much to run: 'smoke' (tests marked smoke; the first case of each benchmark), 'default', or "
+    "'full' (adds slow tests, full-tier benchmarks and larger property-test budgets)",
     default="default",
     choices=TIERS,
 )
@@ -44,7 +46,6 @@ RECORD = Option(
     default=None,
     metavar="PATH",
 )
-
 SHARD = Option(
     "--shard",
     help="run only shard I of N (e.g. 2/4): a stable split by test module, so N runners cover the suite "
@@ -52,27 +53,48 @@ SHARD = Option(
     default=None,
     metavar="I/N",
 )
-
 POLICY = Option(
     "--policy",
-    help="gate policy whose expectation manifest marks known failures of this build as expected "
-    "(default: $TORCHCONFORM_POLICY, else the checkout's policy/torchconform-policy.toml)",
+    help="gate policy (TOML, docs/policy.md): its expectation manifest marks known failures of this build, "
+    "its rules decide what blocks (default: $TORCHCONFORM_POLICY, else the checkout's "
+    "policy/torchconform-policy.toml, else built-in defaults)",
     default=None,
     metavar="FILE",
 )
+MANIFEST = Option(
+    "--manifest",
+    help="extra expectation manifest ([[expected_failure]] tables); repeatable. Applies to candidate records "
+    "that carry no manifest of their own (a run records the one it applied)",
+    default=None,
+    metavar="FILE",
+    kwargs={"action": "append"},
+)
+NOISE = Option(
+    "--noise",
+    help="benchmark noise file from `torchconform bench calibrate` (overrides the policy's)",
+    default=None,
+    metavar="FILE",
+)
+NO_PLOTS = Option("--no-plots", help="skip the matplotlib plots (faster)", default=False,
+                  kwargs={"action": "store_true"})
+SUITES = Option("--suites", help="suites folder (default ./suites, else the installed checkout's)", default=None,
+                metavar="DIR")
 
 SUITE_OPTIONS = (DEVICE, TIER, SHARD, POLICY)
 
 
-def add_to_argparse(parser, options=SUITE_OPTIONS) -> None:
-    """Add options to an argparse parser (the CLI), without the pytest prefix."""
+def add_to_argparse(parser, options=SUITE_OPTIONS, **overrides) -> None:
+    """Add options to an argparse parser (the CLI), without the pytest prefix. ``overrides`` maps an
+    option's dest (``out``) to keyword changes for this command only (e.g. a ``default``)."""
     for opt in options:
-        kw = dict(help=opt.help, default=opt.default)
+        dest = opt.name.lstrip("-").replace("-", "_")
+        kw = dict(help=opt.help, default=opt.default, **opt.kwargs)
         if opt.choices:
             kw["choices"] = opt.choices
-        if opt.metavar:
+        if opt.metavar and kw.get("action") not in ("store_true", "store_false"):
             kw["metavar"] = opt.metavar
-        parser.add_argument(opt.name, dest=opt.name.lstrip("-").replace("-", "_"), **kw)
+        kw.update(overrides.get(dest, {}))
+        parser.add_argument(opt.name, dest=dest, **kw)
 
 
 def add_to_pytest(group, options=SUITE_OPTIONS + (RECORD,)) -> None:

@@ -1,26 +1,33 @@
 """The torchconform pytest plugin: a thin adapter between pytest and the harness core.
 
 Registered through the ``pytest11`` entry point (and by the repository's root ``conftest.py``
-when the package is not installed). It adds the options ``--device``, ``--tier`` and
-``--record``; the fixtures ``device``, ``dtype``, ``tier``, ``seed`` and ``np_rng``; the markers
-``slow``, ``smoke``, ``requires_cuda``, ``min_devices(n)``, ``dtypes(...)`` and ``devices(...)``;
-seeds torch, NumPy and ``random`` per test from its node id; opens a check log per test; and
-hands every outcome to :class:`harness.record.OutcomeFolder` to write the run record.
+when the package is not installed). It adds the options of :mod:`harness.options` (``--device``,
+``--tier``, ``--shard``, ``--policy``, ``--record``); the markers ``slow``, ``smoke``, ``requires_cuda``,
+``min_devices(n)``, ``dtypes(...)`` and ``devices(...)`` (the fixtures and parametrization are in
+:mod:`harness.pytest_fixtures`); selects by tier and shard; opens a check log per test; applies the
+expectation manifest (once, at collection); and hands every outcome to
+:class:`harness.outcomes.OutcomeFold` to write the run record.
+
+Under pytest-xdist the workers collect, run and report; the controller alone writes the record, from
+the reports it receives. What a report carries for the record (``_torchconform_*`` attributes) is plain
+JSON types (:func:`harness.record.plain`), which xdist can send between processes. With ``--record``, a
+SIGTERM ends the session like Ctrl-C, so the partial record (``complete: false``) is written.
 """
 from __future__ import annotations
 
-import hashlib
-import random
-import sys
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from harness import checks, devices, options, record, sharding
+from harness import checks, devices, options, outcomes, record, sharding
 from harness.errors import DeviceError, HarnessError
 
 _STATE = pytest.StashKey["_State"]()
 _CHECKS = pytest.StashKey[dict]()
+_EXPECTATION = pytest.StashKey[dict]()
+BENCH_ENTRY = pytest.StashKey[dict]()  # set by harness.bench.pytest_adapter: a benchmark's record entry
 
 MARKERS = (
     "slow: heavy test, runs only at --tier full (skipped with a reason otherwise)",
@@ -32,27 +39,46 @@ MARKERS = (
     "torchconform_bench: a benchmark case; collected only with --benchmark-only or --benchmark-enable",
 )
 
-HYPOTHESIS_EXAMPLES = {"smoke": 10, "default": 25, "full": 300}
+pytest_plugins = ("harness.pytest_fixtures",)
 
 
 class _State:
     def __init__(self, config):
         self.tier = config.getoption(options.TIER.dest)
-        spec = config.getoption(options.DEVICE.dest)
-        self._spec = spec
+        self._spec = config.getoption(options.DEVICE.dest)
         self._devices: list[str] | None = None
         self.record_path = config.getoption(options.RECORD.dest)
         shard = config.getoption(options.SHARD.dest)
         self.shard = sharding.parse_shard(shard) if shard else None
         self.policy_path = config.getoption(options.POLICY.dest)
-        self.folder = record.OutcomeFolder()
+        self.worker = hasattr(config, "workerinput")  # an xdist worker: the controller writes the record
+        self.fold = outcomes.OutcomeFold()
+        self.benchmarks: list[dict] = []
         self.rec = None
+        self._manifest = None
+        self._sigterm = None
 
     @property
     def devices(self) -> list[str]:
         if self._devices is None:
             self._devices = devices.resolve(self._spec)
         return self._devices
+
+    def manifest(self):
+        """(header for the record, active entries): the policy's expectations for this torch build."""
+        if self._manifest is None:
+            import torch
+
+            from harness import manifest, policy
+
+            pol = policy.load(self.policy_path)
+            backend = manifest.backend_of({"torch": {"cuda": torch.version.cuda,
+                                                     "hip": getattr(torch.version, "hip", None)}})
+            active = manifest.active_entries(pol.expectations, torch.__version__, backend)
+            header = manifest.recorded(pol.source, torch.__version__, backend, active,
+                                       len(pol.expectations) - len(active))
+            self._manifest = (header, active)
+        return self._manifest
 
 
 def pytest_addoption(parser):
@@ -71,18 +97,18 @@ def pytest_configure(config):
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
-    _configure_hypothesis(state.tier)
+    if state.record_path and not state.worker and threading.current_thread() is threading.main_thread():
+        state._sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 
 
-def _configure_hypothesis(tier: str) -> None:
-    try:
-        from hypothesis import HealthCheck, settings
-    except ImportError:
-        return
-    name = f"torchconform-{tier}"
-    settings.register_profile(name, max_examples=HYPOTHESIS_EXAMPLES[tier], deadline=None, derandomize=True,
-                              print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    settings.load_profile(name)
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None and state._sigterm is not None:
+        signal.signal(signal.SIGTERM, state._sigterm)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def pytest_report_header(config):
@@ -104,30 +130,6 @@ def pytest_report_header(config):
 
 def _benchmarks_enabled(config) -> bool:
     return bool(getattr(config.option, "benchmark_only", False) or getattr(config.option, "benchmark_enable", False))
-
-
-def pytest_generate_tests(metafunc):
-    state = metafunc.config.stash[_STATE]
-    if "device" in metafunc.fixturenames:
-        devs = list(state.devices)
-        only = metafunc.definition.get_closest_marker("devices")
-        if only is not None:
-            devs = [d for d in devs if d in only.args]
-        if metafunc.definition.get_closest_marker("requires_cuda") is not None:
-            devs = [d for d in devs if d == "cuda"]
-        if devs:
-            metafunc.parametrize("device", devs, ids=devs, scope="function")
-        else:
-            reason = "no selected device fits this test (selected: " + ",".join(state.devices) + ")"
-            metafunc.parametrize("device", [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["nodevice"])
-    if "dtype" in metafunc.fixturenames:
-        from harness import dtypes as _dtypes
-
-        marker = metafunc.definition.get_closest_marker("dtypes")
-        dts = list(marker.args) if marker is not None else list(_dtypes.DEFAULT)
-        if len(dts) == 1 and isinstance(dts[0], (list, tuple)):
-            dts = list(dts[0])
-        metafunc.parametrize("dtype", dts, ids=[_dtypes.dtype_id(d) for d in dts])
 
 
 def pytest_collection_modifyitems(config, items):
@@ -157,110 +159,32 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _apply_manifest(state, items) -> None:
-    """Mark the tests that the expectation manifest lists for this build (backend x torch version x
-    device x dtype) as expected failures, with the manifest's reason. A strict entry whose test
-    passes is reported as xpassed (IMPROVED in a comparison) and fails the run."""
+    """Mark the suite tests that the expectation manifest lists for this build (backend x torch version
+    x device x dtype) as expected failures, with the manifest's reason, and remember which entry applied
+    (the run record says so, and a comparison reads it instead of applying a policy again). A strict
+    entry whose test passes is reported as xpassed (IMPROVED in a comparison) and fails the run."""
     suite_items = [it for it in items if _in_suites(it)]
     if not suite_items:
         return
-    from harness import manifest as _manifest, policy as _policy
+    from harness import manifest
 
     try:
-        pol = _policy.load(state.policy_path)
+        header, active = state.manifest()
     except HarnessError as exc:
         raise pytest.UsageError(f"--policy: {exc}") from None
-    import torch
-
-    backend = _manifest.backend_of({"torch": {"cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None)}})
-    active = [e for e in pol.expectations if e.applies_to(torch.__version__, backend)]
     for item in suite_items if active else ():
         meta = _meta(item)
-        test = {"nodeid": item.nodeid, "device": meta["device"], "dtype": meta["dtype"]}
-        for e in active:
-            if e.matches(test):
-                where = f" ({e.issue})" if e.issue else ""
-                item.add_marker(pytest.mark.xfail(reason=f"expected on {backend} torch {torch.__version__}: "
-                                                         f"{e.reason}{where}", strict=e.strict))
-                break
+        i = manifest.first_match(active, {"nodeid": item.nodeid, "device": meta["device"], "dtype": meta["dtype"]})
+        if i is not None:
+            e = active[i]
+            where = f" ({e.issue})" if e.issue else ""
+            item.add_marker(pytest.mark.xfail(reason=f"expected on {header['backend']} torch {header['torch']}: "
+                                                     f"{e.reason}{where}", strict=e.strict))
+            item.stash[_EXPECTATION] = manifest.expectation_field(i, e)
 
 
 def _in_suites(item) -> bool:
     return "suites" in Path(str(item.path)).parts
-
-
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("requires_cuda") is not None:
-        import torch
-
-        state = item.config.stash[_STATE]
-        if not torch.cuda.is_available():
-            pytest.skip("requires CUDA: torch.cuda.is_available() is False on this machine")
-        if "cuda" not in state.devices:
-            pytest.skip("requires CUDA: not selected by --device " + ",".join(state.devices))
-    m = item.get_closest_marker("min_devices")
-    if m is not None:
-        need = int(m.args[0]) if m.args else int(m.kwargs.get("n", 2))
-        kind = m.kwargs.get("device_type", "cuda")
-        have = devices.device_count(kind)
-        if have < need:
-            pytest.skip(f"needs at least {need} {kind} devices, this machine has {have}")
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and callspec.params.get("device") and "dtype" in callspec.params:
-        reason = devices.unsupported_reason(callspec.params["device"], callspec.params["dtype"])
-        if reason:
-            pytest.skip(reason)
-
-
-def _seed_for(nodeid: str) -> int:
-    return int.from_bytes(hashlib.sha256(nodeid.encode()).digest()[:4], "little") & 0x7FFFFFFF
-
-
-@pytest.fixture
-def seed(request) -> int:
-    """A seed derived from the test's node id: stable across runs and machines."""
-    return _seed_for(request.node.nodeid)
-
-
-@pytest.fixture(autouse=True)
-def _torchconform_seed_everything(request):
-    s = _seed_for(request.node.nodeid)
-    random.seed(s)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(s)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(s)
-    yield
-
-
-@pytest.fixture
-def np_rng(seed):
-    """A NumPy Generator seeded from the test id."""
-    import numpy as np
-
-    return np.random.default_rng(seed)
-
-
-@pytest.fixture
-def device(request):
-    """The device type a device-generic test runs on (parametrized by the plugin: ids `[cpu]`, `[cuda]`)."""
-    return request.param
-
-
-@pytest.fixture
-def dtype(request):
-    """The dtype a dtype-generic test runs with (from the `dtypes` marker; ids `[float32]`)."""
-    return request.param
-
-
-@pytest.fixture(scope="session")
-def tier(pytestconfig) -> str:
-    """The selected tier: 'smoke', 'default' or 'full'."""
-    return pytestconfig.stash[_STATE].tier
-
-
-@pytest.fixture(scope="session")
-def selected_devices(pytestconfig) -> list[str]:
-    return list(pytestconfig.stash[_STATE].devices)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -271,28 +195,36 @@ def pytest_runtest_call(item):
 
 
 def _meta(item) -> dict:
+    from harness.dtypes import dtype_id
+
     params = getattr(getattr(item, "callspec", None), "params", {}) or {}
     parts = Path(str(item.path)).parts
     section = parts[parts.index("suites") + 1] if "suites" in parts and parts.index("suites") + 1 < len(parts) - 1 else None
     dt = params.get("dtype")
     dev = params.get("device")
-    return {"section": section, "device": str(dev) if dev is not None else None,
-            "dtype": str(dt).rsplit(".", 1)[-1] if dt is not None else None,
+    meta = {"section": section, "device": str(dev) if dev is not None else None,
+            "dtype": dtype_id(dt) if dt is not None else None,
             "markers": sorted({m.name for m in item.iter_markers()} & {"slow", "smoke", "requires_cuda", "min_devices", "torchconform_bench"})}
+    if _EXPECTATION in item.stash:
+        meta["expectation"] = item.stash[_EXPECTATION]
+    return meta
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    rep._torchconform_meta = _meta(item)
+    # the record's payload, as plain JSON types: xdist serialises reports between processes
+    rep._torchconform_meta = record.plain(_meta(item))
     if call.when == "call" and _CHECKS in item.stash:
-        rep._torchconform_checks = item.stash[_CHECKS]
+        rep._torchconform_checks = record.plain(item.stash[_CHECKS])
+    if call.when == "call" and BENCH_ENTRY in item.stash:
+        rep._torchconform_benchmark = record.plain(item.stash[BENCH_ENTRY])
 
 
 def pytest_runtest_logreport(report):
     state = _state_of(report)
-    if state is None:
+    if state is None or state.worker:
         return
     message = None
     if report.failed:
@@ -310,11 +242,14 @@ def pytest_runtest_logreport(report):
         message = f"unexpectedly passed: {str(report.longrepr)[len('[XPASS(strict)]'):].strip()}"
     if wasxfail and report.skipped:
         message = f"expected failure: {report.wasxfail}"
-    state.folder.add_phase(report.nodeid, report.when, outcome, report.duration, message=message,
-                           wasxfail=wasxfail, meta=getattr(report, "_torchconform_meta", None))
+    state.fold.add_phase(report.nodeid, report.when, outcome, report.duration, message=message,
+                         wasxfail=wasxfail, meta=getattr(report, "_torchconform_meta", None))
     checks_dict = getattr(report, "_torchconform_checks", None)
     if checks_dict is not None:
-        state.folder.set_checks(report.nodeid, checks_dict)
+        state.fold.set_checks(report.nodeid, checks_dict)
+    bench = getattr(report, "_torchconform_benchmark", None)
+    if bench is not None:
+        state.benchmarks.append(bench)
 
 
 _SESSION_CONFIG = []
@@ -327,7 +262,7 @@ def _state_of(report):
 def pytest_sessionstart(session):
     _SESSION_CONFIG.append(session.config)
     state = session.config.stash[_STATE]
-    if state.record_path:
+    if state.record_path and not state.worker:
         from harness import fingerprint
 
         try:
@@ -346,8 +281,13 @@ def pytest_sessionfinish(session, exitstatus):
     if state is None or state.rec is None:
         return
     rec = state.rec
-    rec["tests"] = state.folder.tests()
-    rec["benchmarks"] = list(getattr(session.config, "_torchconform_benchmarks", []))
+    rec["tests"] = state.fold.tests()
+    rec["benchmarks"] = list(state.benchmarks)
+    if any(t.get("section") for t in rec["tests"]):  # suite tests ran: say which manifest they ran under
+        try:
+            rec["manifest"] = state.manifest()[0]
+        except HarnessError:  # already reported at collection (a usage error)
+            pass
     rec["finished"] = record.utcnow()
     rec["exit_status"] = int(exitstatus)
     # 0 all passed, 1 some failed, 5 none collected: the run finished; 2 interrupted, 3 internal error, 4 usage.

@@ -1,31 +1,110 @@
-"""The run record: one versioned JSON document per run.
+"""The run record: one versioned JSON document per run, and the vocabulary every layer reads it with.
 
-* :func:`new_record` starts one; :class:`OutcomeFolder` folds pytest-like phase reports
-  (setup/call/teardown) into one status per test; :func:`save` writes atomically (temp file in
-  the same folder, fsync, rename), so an interrupted run never leaves a truncated record.
-* :func:`load` reads and validates against ``schema/run-record-v1.schema.json`` and turns every
-  way a file can be wrong (missing, unreadable, not JSON, foreign, another schema version,
-  invalid) into one :class:`~harness.errors.RecordError` with a one-line message.
-* :func:`merge` combines shards or machines' records, refusing incomparable fingerprints.
+* Vocabulary, defined once: the outcome :data:`STATUSES` and what counts as :data:`FAILING`,
+  :data:`PASSING` or :data:`NOT_RUN`; :func:`severity` (which outcome wins when a test has two);
+  :data:`CHANGE_KINDS`, the ways a test's outcome can change between two records (key, order, title);
+  :func:`median` of a benchmark's samples; :func:`environment_rows`, the fingerprint as report rows.
+* :func:`new_record` starts one; :func:`save` writes atomically (temp file in the same folder, fsync,
+  rename), so an interrupted run never leaves a truncated record; :func:`plain` turns values into the
+  plain JSON types the record holds (at the boundary where data enters it).
+* :func:`load` reads and validates against ``schema/run-record-v<N>.schema.json`` and turns every way
+  a file can be wrong (missing, unreadable, not JSON, foreign, unknown schema version, invalid) into one
+  :class:`~harness.errors.RecordError` with a one-line message. Records of an older supported schema
+  version are upgraded on load (:data:`UPGRADES`), so every layer sees the current one.
+
+Combining records (shards, machines) is :mod:`harness.merge`.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
+import statistics
 import tempfile
 import uuid
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
+from typing import Callable, NamedTuple
 
+from harness import schema as _schema
 from harness.errors import RecordError
 
 SCHEMA_VERSION = 1
+# schema_version N -> a function upgrading an N document to N + 1 (none yet: version 1 is the first)
+UPGRADES: dict[int, Callable[[dict], dict]] = {}
 KIND = "torchconform.run-record"
 RECORD_FILENAME = "record.json"
-STATUSES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
+# ---------------------------------------------------------------------------------------- vocabulary
+
+STATUSES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+#: outcomes that count against a run. An xpass is one: the test did not do what its marker (or the
+#: expectation manifest) said, so the marker or the manifest is out of date.
+FAILING = ("failed", "error", "xpassed")
+PASSING = ("passed",)
+NOT_RUN = ("skipped", "xfailed")
+_SEVERITY = {"passed": 0, "xpassed": 1, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
+
+
+def severity(status: str) -> int:
+    """Which outcome wins when one test has two (its phases, or two shards): error > failed > the rest."""
+    return _SEVERITY[status]
+
+
+class ChangeKind(NamedTuple):
+    key: str
+    title: str   # a heading for the tests of this kind
+    short: str   # a count's label ("2 new failures")
+    card: bool   # shown among the headline counts
+
+
+#: How a test's outcome changed from the baseline to the candidate, in report order.
+CHANGE_KINDS = (
+    ChangeKind("new_failure", "New failures", "new failures", True),
+    ChangeKind("improved", "Unexpected passes of expected failures (update the manifest)", "unexpected passes", True),
+    ChangeKind("fixed", "Fixed", "fixed", True),
+    ChangeKind("still_failing", "Still failing (not in the manifest)", "still failing", True),
+    ChangeKind("newly_skipped", "Newly skipped", "newly skipped", True),
+    ChangeKind("expected", "Expected failures (manifest)", "expected", True),
+    ChangeKind("appeared", "Tests that appeared", "appeared", True),
+    ChangeKind("vanished", "Tests that vanished", "vanished", True),
+    ChangeKind("unskipped", "Now running (skipped in the baseline)", "now running", False),
+    ChangeKind("expected_skipped", "Manifest entries whose test was skipped", "expected, skipped", False),
+)
+CHANGE_ORDER = tuple(k.key for k in CHANGE_KINDS)
+
+
+def median(samples) -> float | None:
+    """The median of the finite numbers in ``samples`` (the mean of the middle two for an even count);
+    None when there are none. Every median of benchmark samples in torchconform is this one."""
+    xs = [float(x) for x in samples if isinstance(x, (int, float)) and math.isfinite(x)]
+    return statistics.median(xs) if xs else None
+
+
+def environment_rows(fp: dict, base: dict | None = None) -> list[dict]:
+    """The fingerprint as report rows (key, value); with ``base`` also the baseline's value and whether
+    the two differ."""
+    def pick(f):
+        if not f:
+            return {}
+        t = f.get("torch") or {}
+        c = f.get("cpu") or {}
+        return {
+            "torch": t.get("version"), "torch git": t.get("git_version"), "CUDA": t.get("cuda"), "cuDNN": t.get("cudnn"),
+            "driver": (f.get("driver") or {}).get("driver_version"),
+            "GPUs": ", ".join(g.get("name", "") for g in f.get("gpus") or []) or "none",
+            "CPU": c.get("model"), "CPU flags": " ".join(c.get("flags") or []),
+            "CPU capability": t.get("cpu_capability"), "logical CPUs": c.get("logical_cpus"),
+            "torch threads": t.get("num_threads"), "Python": (f.get("python") or {}).get("version"),
+            "numpy": (f.get("packages") or {}).get("numpy"),
+            "hostname": f.get("hostname"), "git": ((f.get("git") or {}).get("commit") or "")[:12] or None,
+        }
+    cur, old = pick(fp), pick(base)
+    return [{"key": k, "value": v, "baseline": old.get(k) if base else None,
+             "differs": bool(base) and old.get(k) != v} for k, v in cur.items()]
+
+
+# ---------------------------------------------------------------------------------------- writing
 
 def utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -53,49 +132,21 @@ def new_record(*, fingerprint: dict, tier: str | None = None, devices: list[str]
     }
 
 
-class OutcomeFolder:
-    """Folds phase reports into one outcome per test, in the order tests finish.
-
-    Rules (as pytest's own summary counts them): a failing setup or teardown is ``error``; a
-    skip in any phase is ``skipped`` unless it is an expected failure (``xfailed``); a call that
-    passes while marked xfail is ``xpassed`` (non-strict) or ``failed`` (strict, reported by pytest
-    as a failure); otherwise the call's outcome.
-    """
-
-    def __init__(self):
-        self._tests: dict[str, dict] = {}
-
-    def add_phase(self, nodeid: str, phase: str, outcome: str, duration: float, *, message: str | None = None,
-                  wasxfail: bool = False, meta: dict | None = None) -> None:
-        t = self._tests.get(nodeid)
-        if t is None:
-            t = {"nodeid": nodeid, "section": None, "device": None, "dtype": None, "status": "passed",
-                 "duration": 0.0, "message": None, "markers": []}
-            t.update(meta or {})
-            self._tests[nodeid] = t
-        t["duration"] = round(t["duration"] + max(float(duration), 0.0), 6)
-        status = None
-        if outcome == "failed":
-            status = "failed" if phase == "call" else "error"
-        elif outcome == "skipped":
-            status = "xfailed" if wasxfail else "skipped"
-        elif outcome == "passed" and phase == "call" and wasxfail:
-            status = "xpassed"
-        if status is not None and _severity(status) >= _severity(t["status"]):
-            t["status"] = status
-            if message:
-                t["message"] = message[:4000]
-
-    def set_checks(self, nodeid: str, checks: dict) -> None:
-        if nodeid in self._tests:
-            self._tests[nodeid]["checks"] = checks
-
-    def tests(self) -> list[dict]:
-        return list(self._tests.values())
-
-
-def _severity(status: str) -> int:
-    return {"passed": 0, "xpassed": 1, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}[status]
+def plain(o):
+    """``o`` with plain JSON types only: NumPy (and other) scalars become Python numbers via
+    ``.item()``, tuples and sets lists, paths strings. Applied where data enters a record (e.g. the
+    plugin's payload on a test report, which pytest-xdist must serialise)."""
+    if o is None or isinstance(o, (bool, int, float, str)):
+        return o
+    if isinstance(o, dict):
+        return {str(k): plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, set, frozenset)):
+        return [plain(v) for v in o]
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    if hasattr(o, "item") and callable(o.item):
+        return plain(o.item())
+    return str(o)
 
 
 def _default(o):
@@ -103,8 +154,6 @@ def _default(o):
         return o.item()
     if isinstance(o, (set, tuple)):
         return list(o)
-    if isinstance(o, Path):
-        return str(o)
     return str(o)
 
 
@@ -116,7 +165,7 @@ def save(record: dict, path: str | os.PathLike) -> Path:
     """Write ``record`` to ``path`` atomically; parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps(_sanitize(record))
+    text = dumps(sanitize(record))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -133,7 +182,7 @@ def save(record: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def _sanitize(o):
+def sanitize(o):
     """Replace non-finite floats (not valid JSON) with the strings 'inf', '-inf', 'nan'."""
     if isinstance(o, float):
         if o != o:
@@ -142,17 +191,13 @@ def _sanitize(o):
             return "inf" if o > 0 else "-inf"
         return o
     if isinstance(o, dict):
-        return {k: _sanitize(v) for k, v in o.items()}
+        return {k: sanitize(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_sanitize(v) for v in o]
+        return [sanitize(v) for v in o]
     return o
 
 
-@lru_cache(maxsize=None)
-def schema() -> dict:
-    text = resources.files("harness").joinpath(f"schema/run-record-v{SCHEMA_VERSION}.schema.json").read_text("utf-8")
-    return json.loads(text)
-
+# ---------------------------------------------------------------------------------------- reading
 
 def resolve_path(path: str | os.PathLike) -> Path:
     """A record path, or a folder holding ``record.json`` (what ``run``/``bench --out`` write)."""
@@ -183,75 +228,18 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def validate(data, *, source: str = "<record>") -> dict:
+    """``data`` checked against its schema version and upgraded to the current one."""
     if not isinstance(data, dict) or data.get("kind") != KIND:
         what = type(data).__name__ if not isinstance(data, dict) else "JSON without kind='torchconform.run-record'"
         raise RecordError(f"{source}: not a torchconform run record (found {what})")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION and version not in UPGRADES:
         raise RecordError(f"{source}: run record schema version {version!r} is not supported "
                           f"(this torchconform reads version {SCHEMA_VERSION})")
-    try:
-        import jsonschema
-    except ImportError:  # bare machines (e.g. a GPU runner without extras): structural check only
-        _minimal_check(data, source)
-        return data
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = "/".join(str(x) for x in err.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise RecordError(f"{source}: invalid run record at {where}: {err.message[:300]}{more}")
-    return data
-
-
-def _minimal_check(data: dict, source: str) -> None:
-    for key in schema()["required"]:
-        if key not in data:
-            raise RecordError(f"{source}: invalid run record at (top level): {key!r} is a required property")
-    for i, t in enumerate(data["tests"]):
+    _schema.validate("run-record", data, source=source, error=RecordError, version=version, what="invalid run record")
+    for i, t in enumerate(data["tests"]):  # what a bare machine without jsonschema still checks
         if not isinstance(t, dict) or "nodeid" not in t or t.get("status") not in STATUSES:
             raise RecordError(f"{source}: invalid run record at tests/{i}: needs nodeid and a known status")
-
-
-def merge(records: list[dict], *, allow_mixed: bool = False, sources: list[str] | None = None) -> dict:
-    """Merge shards or machines' records into one. Records whose fingerprints are not comparable
-    (other torch build, CPU model, GPUs, Python) are refused unless ``allow_mixed``; a test that
-    appears in two records keeps the more severe outcome."""
-    from harness.fingerprint import comparability_key
-
-    if not records:
-        raise RecordError("merge needs at least one record")
-    sources = sources or [r.get("run_id", "?") for r in records]
-    base_key = comparability_key(records[0]["fingerprint"])
-    if not allow_mixed:
-        for rec, src in zip(records[1:], sources[1:]):
-            key = comparability_key(rec["fingerprint"])
-            diff = [k for k in base_key if base_key[k] != key[k]]
-            if diff:
-                k = diff[0]
-                raise RecordError(f"refusing to merge {src} with {sources[0]}: fingerprints differ in "
-                                  f"{', '.join(diff)} ({base_key[k]!r} vs {key[k]!r}); pass --allow-mixed to merge anyway")
-    out = dict(records[0])
-    out["run_id"] = uuid.uuid4().hex
-    out["merged_from"] = [r["run_id"] for r in records]
-    out["shard"] = None
-    out["complete"] = all(r.get("complete") for r in records)
-    out["created"] = min(r["created"] for r in records)
-    out["finished"] = max((r.get("finished") or "") for r in records) or None
-    out["devices"] = sorted({d for r in records for d in r.get("devices", [])})
-    statuses = [r.get("exit_status") for r in records]
-    out["exit_status"] = max((s for s in statuses if s is not None), default=None)
-    tests: dict[str, dict] = {}
-    for r in records:
-        for t in r["tests"]:
-            prev = tests.get(t["nodeid"])
-            if prev is None or _severity(t["status"]) > _severity(prev["status"]):
-                tests[t["nodeid"]] = t
-    out["tests"] = list(tests.values())
-    out["benchmarks"] = [b for r in records for b in r["benchmarks"]]
-    ceilings: dict = {}
-    for r in records:
-        ceilings.update(r.get("ceilings") or {})
-    out["ceilings"] = ceilings
-    return out
+    while data["schema_version"] != SCHEMA_VERSION:
+        data = UPGRADES[data["schema_version"]](data)
+    return data

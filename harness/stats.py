@@ -18,6 +18,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from harness import record
+
 _N01 = NormalDist()
 
 
@@ -36,8 +38,9 @@ def _arr(x) -> np.ndarray:
 
 
 def median(x) -> float:
-    a = _arr(x)
-    return float(np.median(a)) if a.size else float("nan")
+    """:func:`harness.record.median` (the one definition) of the finite values of ``x``; NaN when none."""
+    m = record.median(_arr(x).tolist())
+    return float("nan") if m is None else m
 
 
 def _rng(seed):

@@ -1,4 +1,4 @@
-"""The ``torchconform bench`` runner on a tiny fake definition set (tmp_path), and the asv adapter's classes."""
+"""``torchconform bench run|pair|calibrate`` on a tiny fake definition set (tmp_path), and the asv adapter's classes."""
 from __future__ import annotations
 
 import json
@@ -46,8 +46,8 @@ def suite(tmp_path):
     return tmp_path / "suites"
 
 
-def _run(suite, out, *extra):
-    return main(["bench", "--suites", str(suite), "--out", str(out), *FAST, *extra])
+def _run(suite, out, *extra, mode=("run",)):
+    return main(["bench", *mode, "--suites", str(suite), "--out", str(out), *FAST, *extra])
 
 
 def test_record_has_every_sample_and_skip_reason(suite, tmp_path):
@@ -66,7 +66,7 @@ def test_record_has_every_sample_and_skip_reason(suite, tmp_path):
 
 
 def test_selection_k_and_section_and_tier(suite, tmp_path, capsys):
-    assert main(["bench", "--suites", str(suite), "--list", "-k", "add and not 1000"]) == 0
+    assert main(["bench", "run", "--suites", str(suite), "--list", "-k", "add and not 1000"]) == 0
     assert capsys.readouterr().out.split() == ["fake.add[cpu,n=10]"]
     assert main(["bench", "--suites", str(suite), "--list", "--tier", "full", "--section", "other"]) == 0
     assert capsys.readouterr().out.split() == ["other.boom[cpu]"]
@@ -81,16 +81,37 @@ def test_erroring_case_recorded_exit_1(suite, tmp_path):
     assert e["status"] == "error" and "kaboom" in e["reason"]
 
 
-@pytest.mark.parametrize("bad", [["--section", "nope"], ["-k", "add and ("], ["--device", "tpu"],
-                                 ["-k", "nothing-matches"], ["--threads", "0"], ["--calibrate", "1"]])
-def test_bad_input_exit_2_one_line(suite, tmp_path, capsys, bad):
-    assert _run(suite, tmp_path / "o", *bad) == 2
+@pytest.mark.parametrize("mode,bad", [
+    (("run",), ["--section", "nope"]), (("run",), ["-k", "add and ("]), (("run",), ["--device", "tpu"]),
+    (("run",), ["-k", "nothing-matches"]), (("run",), ["--threads", "0"]), (("calibrate", "1"), []),
+    (("run",), ["--bogus-option"]), (("pair", "python"), []),
+    (("pair", "python", "python"), ["--threshold", "0.1"]),  # the policy decides pair verdicts now
+])
+def test_bad_input_exit_2_one_line(suite, tmp_path, capsys, mode, bad):
+    assert _run(suite, tmp_path / "o", *bad, mode=mode) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("torchconform: error:")
 
 
 def test_bad_suites_folder_exit_2(tmp_path, capsys):
-    assert main(["bench", "--suites", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["bench", "run", "--suites", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.parametrize("old,new", [
+    (["--pair", "py-a", "py-b"], "`torchconform bench pair py-a py-b`"),
+    (["--calibrate", "3"], "`torchconform bench calibrate 3`"),
+    (["--calibrate=3"], "`torchconform bench calibrate 3`"),
+    ([], None),  # bench without a mode is bench run
+])
+def test_old_bench_flags_still_work(suite, capsys, old, new):
+    """`bench --pair A B` / `bench --calibrate K` keep working, with one deprecation line on stderr."""
+    assert main(["bench", "--suites", str(suite), "--list", "-k", "add and 10]", *old]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["fake.add[cpu,n=10]"]
+    if new is None:
+        assert err == ""
+    else:
+        assert err.count("\n") == 1 and err.startswith("torchconform: deprecated: ") and new in err
 
 
 def test_record_saved_incrementally(suite, tmp_path, monkeypatch):
@@ -115,22 +136,25 @@ def test_record_saved_incrementally(suite, tmp_path, monkeypatch):
 
 def test_progress_plain_lines_when_not_a_tty(suite, tmp_path, capsys):
     fast = [a for a in FAST if a != "-q"]
-    assert main(["bench", "--suites", str(suite), "--out", str(tmp_path / "o"), *fast, "-k", "add"]) == 0
+    assert main(["bench", "run", "--suites", str(suite), "--out", str(tmp_path / "o"), *fast, "-k", "add"]) == 0
     out = capsys.readouterr().out
     assert "\r" not in out and "[1/2] fake.add[cpu,n=10]: median" in out and "[2/2]" in out
 
 
 @pytest.mark.slow  # two worker processes importing torch: ~25 s on a busy 2-core machine
 def test_pair_mode_two_workers(suite, tmp_path):
-    """--pair with the same python twice: both records written, compare.json rows, nothing flagged."""
+    """bench pair with the same python twice: both records written, compare.json rows judged under the
+    policy, nothing flagged."""
     import sys
 
     out = tmp_path / "pair"
-    assert _run(suite, out, "-k", "add and 10]", "--pair", sys.executable, sys.executable) == 0
+    assert _run(suite, out, "-k", "add and 10]", mode=("pair", sys.executable, sys.executable)) == 0
     base, cand = record.load(out / "baseline"), record.load(out / "candidate")
     assert len(base["benchmarks"][0]["samples"]) >= 5 and len(cand["benchmarks"][0]["samples"]) >= 5
-    rows = json.loads((out / "compare.json").read_text())["rows"]
+    data = json.loads((out / "compare.json").read_text())
+    rows = data["rows"]
     assert [r["name"] for r in rows] == ["fake.add[cpu,n=10]"] and rows[0]["verdict"] != "regression"
+    assert data["policy"] and rows[0]["rule"] == "*" and "gating" in rows[0] and "detectable" in rows[0]
 
 
 def test_asv_classes_follow_asv_conventions(suite):

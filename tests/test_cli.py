@@ -87,9 +87,44 @@ def test_merge_cli(tmp_path, capsys):
 
 
 def test_help_lists_commands(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["--help"])
-    assert info.value.code == 0
+    assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    for cmd in ("run", "report", "env", "merge"):
+    for cmd in ("run", "report", "compare", "gate", "env", "merge", "summary", "bench"):
         assert cmd in out
+    assert cli.main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(mode in out for mode in ("run", "pair", "calibrate"))
+
+
+@pytest.mark.parametrize("argv", [["run", "--tier", "huge"], ["gate"], ["compare", "a.json"], ["nosuchcommand"],
+                                  ["report", "r.json", "--bogus"], ["bench", "pair", "--threads", "x", "a", "b"]])
+def test_usage_errors_are_one_line(capsys, argv):
+    """Bad options keep the contract: exit 2 and one line on stderr (argparse's usage block is not printed)."""
+    assert cli.main(argv) == 2
+    line = _one_error_line(capsys)
+    assert "usage:" not in line
+
+
+def test_options_defined_once():
+    """--device defaults to 'all' for the plugin, `run` and `bench` alike; --policy has one definition."""
+    from harness import options
+
+    parser = cli.build_parser()
+    subs = parser._subparsers._group_actions[0].choices
+    bench = subs["bench"]._subparsers._group_actions[0].choices
+    for p in (subs["run"], bench["run"], bench["pair"], bench["calibrate"]):
+        dev = next(a for a in p._actions if "--device" in a.option_strings)
+        assert dev.default == "all" and dev.help == options.DEVICE.help
+    for p in (subs["run"], subs["report"], subs["compare"], subs["gate"], bench["pair"]):
+        pol = next(a for a in p._actions if "--policy" in a.option_strings)
+        assert pol.help == options.POLICY.help
+
+
+def test_summary_command(capsys, record_file):
+    """`torchconform summary` (what scripts/gpu-check prints): the report's section table, as text."""
+    assert cli.main(["summary", str(record_file), "--wall", "12", "--by-device"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["section", "device", "passed", "failed", "error", "skipped", "xfailed", "xpassed", "time(s)"]
+    assert out[1].split()[:6] == ["nn", "-", "0", "0", "0", "1"] and out[2].split()[:4] == ["nn", "cpu", "0", "1"]
+    assert out[-2].split()[:3] == ["TOTAL", "1", "1"]
+    assert out[-1].startswith("wall time 12 s; torch 2.13.0+cpu")

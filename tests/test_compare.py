@@ -1,5 +1,5 @@
 """The conformance comparison: outcome changes, appeared/vanished tests, precision drift, and how
-benchmark rows get their policy threshold and gating."""
+benchmark rows get their policy threshold and (from the gate) whether they gate."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from harness import compare, policy
+from harness import compare, fingerprint, gate, merge, policy
+from harness.bench import significance
 from tests.conftest import GOLDEN, make_record
 
 
@@ -17,7 +18,7 @@ def golden(name):
 
 @pytest.fixture(scope="module")
 def golden_cmp():
-    return compare.compare(golden("baseline"), golden("candidate"), policy.load(GOLDEN / "policy.toml"))
+    return gate.evaluate(golden("baseline"), golden("candidate"), policy.load(GOLDEN / "policy.toml"))
 
 
 @pytest.mark.parametrize("b,c,change", [
@@ -113,32 +114,35 @@ def test_golden_benchmarks(golden_cmp):
 
 
 def test_rules_pass_their_threshold(monkeypatch):
-    """Each policy rule's threshold and alpha reach the statistics; every call sees all benchmarks."""
+    """Each policy rule's threshold and alpha reach the statistics; every call sees all benchmarks; the
+    gate then lets a row block only where its rule is gating."""
     calls = []
 
     def fake(baseline, candidate, *, alpha=0.01, threshold=0.05, noise=None):
         calls.append((alpha, threshold, sorted(b["name"] for b in candidate["benchmarks"])))
         return [{"name": b["name"], "group": b["group"], "verdict": "regression", "ratio": 1.5, "ci_low": 1.4,
-                 "ci_high": 1.6, "gating": True} for b in candidate["benchmarks"]]
+                 "ci_high": 1.6, "detectable": True} for b in candidate["benchmarks"]]
 
-    monkeypatch.setattr(compare, "_compare_impl", lambda: (fake, "fake"))
+    monkeypatch.setattr(significance, "compare_benchmarks", fake)
     bench = lambda name, group: {"name": name, "group": group, "samples": [1.0]}
     base = make_record(benchmarks=[bench("a.x", "a.x"), bench("slow.y", "slow.y")])
     cand = copy.deepcopy(base)
     p = policy.default()
     p.bench_rules = [policy.BenchRule("slow.*", 0.3, 0.05, "advisory")]
     rows, impl = compare.benchmark_rows(base, cand, p)
-    assert impl == "fake"
+    assert impl == "harness.bench.significance"
     assert sorted(calls) == [(0.01, 0.05, ["a.x", "slow.y"]), (0.05, 0.3, ["a.x", "slow.y"])]
-    by = {r["name"]: r for r in rows}
+    assert all(r["gating"] is None and r["detectable"] for r in rows)  # the gate decides
+    by = {r["name"]: r for r in gate.evaluate(base, cand, p)["benchmarks"]}
     assert by["a.x"]["gating"] and by["a.x"]["threshold"] == 0.05
     assert not by["slow.y"]["gating"] and by["slow.y"]["threshold"] == 0.3
+    assert by["slow.y"]["advisory_reason"] == "advisory rule slow.*"
 
 
 def test_different_hardware_makes_benchmarks_advisory(monkeypatch):
     base, cand = golden("baseline"), golden("candidate")
     cand["fingerprint"]["cpu"]["model"] = "AMD EPYC 7763"
-    cmp = compare.compare(base, cand, policy.load(GOLDEN / "policy.toml"))
+    cmp = gate.evaluate(base, cand, policy.load(GOLDEN / "policy.toml"))
     mm = next(r for r in cmp["benchmarks"] if r["name"].startswith("tensors.matmul"))
     assert mm["verdict"] == "regression" and not mm["gating"] and "machines differ" in mm["advisory_reason"]
     assert cmp["hardware_differences"] == ["cpu_model"]
@@ -146,32 +150,23 @@ def test_different_hardware_makes_benchmarks_advisory(monkeypatch):
     assert any("different hardware" in w for w in cmp["gate"]["warnings"])
 
 
-def test_mark_mixed():
+def test_mixed_fingerprints():
+    """A record merged across machines says which keys differed; its benchmarks then count as run on
+    different hardware."""
     a, b = make_record(), make_record()
     b["fingerprint"]["cpu"]["model"] = "Other CPU"
-    merged = copy.deepcopy(a)
-    assert compare.mark_mixed(merged, [a, b]) == ["cpu_model"]
+    assert fingerprint.mixed_keys([a["fingerprint"], b["fingerprint"]]) == {"cpu_model": ["Test CPU", "Other CPU"]}
+    merged = merge.merge([a, b], allow_mixed=True)
     assert merged["fingerprint"]["mixed"] == {"cpu_model": ["Test CPU", "Other CPU"]}
-    assert compare.hardware_differences(a, merged) == ["cpu_model within the candidate"]
-    assert compare.mark_mixed(copy.deepcopy(a), [a, copy.deepcopy(a)]) == []
-
-
-def test_fallback_statistics(monkeypatch):
-    """Without harness.bench.compare the comparison still works (simple bootstrap, said in the reason)."""
-    monkeypatch.setattr(compare, "_compare_impl", lambda: (compare.fallback_compare, "fallback"))
-    cmp = compare.compare(golden("baseline"), golden("candidate"), policy.load(GOLDEN / "policy.toml"))
-    assert cmp["bench_stats"] == "fallback"
-    rows = {r["name"]: r for r in cmp["benchmarks"]}
-    assert rows["tensors.matmul[cpu,n=512]"]["verdict"] == "regression"
-    assert rows["tensors.add[cpu,n=1000000]"]["verdict"] == "unchanged"
-    assert "fallback" in rows["tensors.add[cpu,n=1000000]"]["reason"]
+    assert fingerprint.hardware_differences(a["fingerprint"], merged["fingerprint"]) == ["cpu_model within the candidate"]
+    assert "mixed" not in merge.merge([a, copy.deepcopy(a)])["fingerprint"]
 
 
 def test_missing_benchmarks():
     base = golden("baseline")
     cand = golden("candidate")
     cand["benchmarks"] = cand["benchmarks"][:1]
-    cmp = compare.compare(base, cand, policy.load(GOLDEN / "policy.toml"))
+    cmp = gate.evaluate(base, cand, policy.load(GOLDEN / "policy.toml"))
     verdicts = {r["name"]: r["verdict"] for r in cmp["benchmarks"]}
     assert verdicts["nn.linear[cpu,batch=64]"] == "missing_in_candidate"
     assert any("not run by the candidate" in w for w in cmp["gate"]["warnings"])
@@ -180,3 +175,10 @@ def test_missing_benchmarks():
 def test_no_benchmarks_no_rows():
     rows, impl = compare.benchmark_rows(make_record(), make_record(), policy.default())
     assert rows == [] and impl == "none"
+
+
+def test_the_gate_decides_not_the_comparison():
+    """compare.compare says what changed; only harness.gate says PASS or FAIL."""
+    cmp = compare.compare(golden("baseline"), golden("candidate"), policy.load(GOLDEN / "policy.toml"))
+    assert "gate" not in cmp and all(r["gating"] is None for r in cmp["benchmarks"])
+    assert cmp["sections"]["baseline"]["nn"]["total"] == 5

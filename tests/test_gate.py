@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import compare, policy, record
+from harness import gate, policy, record
 from harness.cli import main
 from tests.conftest import GOLDEN, make_record
 
@@ -98,7 +98,7 @@ def _gate(base, cand, **knobs):
     p = policy.default()
     for k, v in knobs.items():
         setattr(p, k, v)
-    return compare.compare(base, cand, p)["gate"]
+    return gate.evaluate(base, cand, p)["gate"]
 
 
 def test_incomplete_candidate():
@@ -115,7 +115,46 @@ def test_vanished_fraction():
     del cand["tests"][2]  # 1 of 3 vanished: 33 %
     g = _gate(base, cand)
     assert g["verdict"] == "FAIL" and "1 of 3 baseline tests vanished" in g["line"]
-    assert _gate(base, cand, max_vanished_fraction=0.5)["verdict"] == "PASS"
+    # "advise" turns a vanished test into a warning, up to max_vanished_fraction (a missing shard still fails)
+    assert _gate(base, cand, vanished_or_skipped="advise")["verdict"] == "FAIL"
+    g = _gate(base, cand, vanished_or_skipped="advise", max_vanished_fraction=0.5)
+    assert g["verdict"] == "PASS" and any("1 of 3 baseline tests vanished" in w for w in g["warnings"])
+
+
+def _many(n=40):
+    return make_record(tests=[{"nodeid": f"suites/nn/test_m.py::test_{i}", "section": "nn", "status": "passed",
+                               "duration": 0.0} for i in range(n)])
+
+
+@pytest.mark.parametrize("lost", ["vanished", "skipped", "skipped_failure"])
+def test_vanished_or_skipped_blocks_by_default(lost):
+    """Issue 13: a baseline test the candidate no longer runs (gone, or newly skipped) fails the gate
+    unless the policy says "advise"; the built-in default and the shipped policy say "block"."""
+    base, cand = _many(), _many()
+    if lost == "vanished":
+        del cand["tests"][0]  # 1 of 40 = 2.5 %, under max_vanished_fraction
+        needle = "1 of 40 baseline tests vanished (2.5%) (nn)"
+    else:
+        if lost == "skipped_failure":
+            base["tests"][0]["status"] = "failed"  # a skip must not hide a failure either
+        cand["tests"][0]["status"] = "skipped"
+        needle = "1 test newly skipped (nn)"
+    assert policy.default().vanished_or_skipped == "block"
+    assert policy.load(policy.CHECKOUT_POLICY).vanished_or_skipped == "block"
+    g = _gate(base, cand)
+    assert g["verdict"] == "FAIL" and needle in g["reasons"][0]
+    g = _gate(base, cand, vanished_or_skipped="advise")
+    assert g["verdict"] == "PASS" and g["warnings"]
+    assert _gate(base, copy.deepcopy(base))["verdict"] == "PASS"
+
+
+def test_vanished_or_skipped_from_the_policy_file(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[gate]\nvanished_or_skipped = "advise"\n')
+    assert policy.load(f).vanished_or_skipped == "advise"
+    f.write_text('[gate]\nvanished_or_skipped = "sometimes"\n')
+    with pytest.raises(policy.PolicyError, match=r"\[gate\] vanished_or_skipped: 'sometimes' is not one of"):
+        policy.load(f)
 
 
 def test_advisory_section_new_failure_warns():
@@ -139,7 +178,7 @@ def test_improved_can_be_advisory():
     base, cand = golden("baseline"), golden("candidate")
     p = policy.load(POLICY)
     p.fail_on_improved = False
-    g = compare.compare(base, cand, p)["gate"]
+    g = gate.evaluate(base, cand, p)["gate"]
     assert "unexpected pass" not in g["line"] and any("unexpected pass" in w for w in g["warnings"])
 
 
@@ -148,10 +187,10 @@ def test_expected_failure_passes_gate():
     base, cand = make_record(), make_record()
     base["tests"][1]["status"] = "passed"
     p = policy.default()
-    assert compare.compare(base, cand, p)["gate"]["verdict"] == "FAIL"
+    assert gate.evaluate(base, cand, p)["gate"]["verdict"] == "FAIL"
     p.expectations = policy.parse_entries([{"test": "suites/nn/test_b.py::test_bad*", "reason": "known"},
                                            {"test": "suites/nn/test_zzz.py::*", "reason": "gone"}], "t")
-    g = compare.compare(base, cand, p)["gate"]
+    g = gate.evaluate(base, cand, p)["gate"]
     assert g["verdict"] == "PASS" and "1 expected" in g["line"]
     assert any("stale manifest entry" in w for w in g["warnings"])
 

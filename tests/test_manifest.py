@@ -16,7 +16,11 @@ from tests.conftest import GOLDEN
 @pytest.mark.parametrize("spec,version,expected", [
     ("<2.8", "2.7.1", True),
     ("<2.8", "2.8.0", False),
-    ("<2.8", "2.8.0.dev20250601+cu128", True),   # a nightly of 2.8 is below 2.8.0
+    ("<2.8", "2.8.0.dev20250601+cu128", False),  # PEP 440: <V excludes V's own pre-releases and nightlies
+    ("<2.8", "2.7.2.dev20250101", True),
+    ("2.8.*", "2.8.0.dev20250601+cu128", True),  # every 2.8 build, nightlies included
+    ("<2.8.0.dev0", "2.8.0.dev20250601", False),  # before any 2.8 build
+    ("<2.8.0.dev0", "2.7.1+cu126", True),
     ("<2.10", "2.9.1", True),                    # numeric, not lexicographic
     ("<2.10", "2.10.0", False),
     ("2.13.*", "2.13.0+cpu", True),
@@ -40,7 +44,8 @@ from tests.conftest import GOLDEN
     ("<2.8", None, False),
 ])
 def test_version_matches(spec, version, expected):
-    """Specifiers and globs over torch versions, local labels ignored (catches lexicographic compares)."""
+    """PEP 440 specifiers (packaging) and globs over torch versions, local labels ignored (catches
+    lexicographic compares and a hand-rolled ordering that disagrees with pip's)."""
     assert version_matches(spec, version) is expected
 
 
@@ -112,15 +117,20 @@ def test_evaluate_device_and_dtype_filters():
 
 
 @pytest.mark.parametrize("entry,msg", [
-    ({"test": "x"}, "no 'reason'"),
-    ({"reason": "r"}, "needs 'test'"),
-    ({"test": "x", "reason": "r", "tourch": "<2.8"}, "unknown key"),
-    ({"test": "x", "reason": "r", "torch": ">>2"}, "torch"),
-    ({"test": "x", "reason": "r", "strict": "yes"}, "strict"),
+    ({"test": "x"}, r"\[expected_failure #1\] needs 'reason' \(why the failure is accepted"),
+    ({"reason": "r"}, r"\[expected_failure #1\] needs 'test'"),
+    ({"test": "x", "reason": "  "}, r"reason: must not be empty"),
+    ({"test": "x", "reason": "r", "tourch": "<2.8"}, r"unknown key\(s\) tourch \(allowed: backend, device"),
+    ({"test": "x", "reason": "r", "torch": ">>2"}, r"expected_failure #1: torch = '>>2': not a version specifier"),
+    ({"test": "x", "reason": "r", "strict": "yes"}, r"strict: 'yes' is not a boolean"),
 ])
 def test_bad_entries(entry, msg):
-    with pytest.raises(ManifestError, match=msg):
-        Expectation.from_dict(entry, "f.toml")
+    """The manifest schema (harness/schema/manifest-v1.schema.json) in a policy and in a manifest file."""
+    with pytest.raises(policy.PolicyError, match=msg) as info:
+        policy.from_dict({"expected_failure": [entry]}, "f.toml")
+    assert str(info.value).startswith("f.toml: ") and "\n" not in str(info.value)
+    with pytest.raises(ManifestError):
+        Expectation.from_dict({"test": "x", "reason": "r", "torch": "<2.8.*"}, "f.toml")
 
 
 # ---------------------------------------------------------------------------------------------- policy
@@ -174,8 +184,11 @@ def test_manifest_files_and_includes(tmp_path):
     ("[[benchmarks.rule]]\nthreshold = 0.1\n", "pattern"),
     ("[[expected_failure]]\ntest = 'x'\n", "reason"),
     ("[gate\n", "not valid TOML"),
-    ("version = 2\n", "version"),
-    ("[precision]\ngrowth_factor = 0.5\n", "growth_factor"),
+    ("version = 2\n", "version: must be 1, not 2"),
+    ("[precision]\ngrowth_factor = 0.5\n", r"\[precision\] growth_factor: 0.5 must be > 1"),
+    ("[gate]\nmax_vanished_fraction = 2\n", "max_vanished_fraction: 2 must be <= 1"),
+    ("[benchmarks]\ndefault = { threshold = 0.1, pattern = 'x' }\n", r"\[benchmarks.default\] unknown key\(s\) pattern"),
+    ("manifests = 3\n", "manifests: 3 is not a string or an array of strings"),
 ])
 def test_bad_policy_files(tmp_path, text, msg):
     f = tmp_path / "p.toml"
@@ -185,6 +198,13 @@ def test_bad_policy_files(tmp_path, text, msg):
         return
     with pytest.raises(policy.PolicyError, match=msg):
         policy.load(f)
+
+
+def test_manifest_file_schema(tmp_path):
+    f = tmp_path / "m.toml"
+    f.write_text('[[expected_failure]]\ntest = "a::b"\nreason = "r"\n[gate]\nfail_on_improved = false\n')
+    with pytest.raises(policy.PolicyError, match=r"m.toml: unknown key\(s\) gate \(allowed: expected_failure, version\)"):
+        policy.load_manifest(f)
 
 
 def test_missing_policy_file(tmp_path):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness import record
+from harness import merge, outcomes, record
 from harness.errors import RecordError
 from tests.conftest import make_record, write_json
 
@@ -100,8 +100,8 @@ def test_atomic_save_interrupted_during_write(tmp_path, sample_record, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_outcome_folder_statuses():
-    f = record.OutcomeFolder()
+def test_outcome_fold_statuses():
+    f = outcomes.OutcomeFold()
     f.add_phase("a", "setup", "passed", 0.1)
     f.add_phase("a", "call", "passed", 0.2)
     f.add_phase("a", "teardown", "passed", 0.0)
@@ -127,12 +127,12 @@ def test_merge_shards_and_refuse_incomparable():
     a = make_record(tests=[{"nodeid": "x", "status": "passed", "duration": 0}])
     b = make_record(tests=[{"nodeid": "y", "status": "failed", "duration": 0},
                            {"nodeid": "x", "status": "failed", "duration": 0}])
-    merged = record.merge([a, b])
+    merged = merge.merge([a, b])
     assert {t["nodeid"]: t["status"] for t in merged["tests"]} == {"x": "failed", "y": "failed"}
     assert merged["merged_from"] == [a["run_id"], b["run_id"]]
     record.validate(json.loads(record.dumps(merged)))
     c = make_record()
     c["fingerprint"]["torch"]["version"] = "2.14.1+cpu"
     with pytest.raises(RecordError, match="fingerprints differ in torch"):
-        record.merge([a, c])
-    assert record.merge([a, c], allow_mixed=True)["tests"]
+        merge.merge([a, c])
+    assert merge.merge([a, c], allow_mixed=True)["tests"]

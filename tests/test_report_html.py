@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from harness import policy, report
+from harness import gate, policy
+from harness.cli import write_reports
 from harness.report import html, model
 from tests.conftest import GOLDEN, make_record
 
@@ -15,9 +16,12 @@ def golden(name):
     return json.loads((GOLDEN / f"{name}.json").read_text())
 
 
+def _cmp(cand="candidate", pol=GOLDEN / "policy.toml"):
+    return gate.evaluate(golden("baseline"), golden(cand), policy.load(pol))
+
+
 def _comparison(plots):
-    m = model.build(golden("candidate"), baseline=golden("baseline"), policy=policy.load(GOLDEN / "policy.toml"),
-                    history=[golden("baseline")], plots=plots)
+    m = model.build(golden("candidate"), _cmp(), [golden("baseline")], plots=plots)
     return m, html.render(m)
 
 
@@ -27,8 +31,8 @@ def comparison_html():
 
 
 def test_plain_report_still_works(tmp_path):
-    """`make report` path: write_all(rec, out) without a baseline."""
-    paths = report.write_all(make_record(), tmp_path, plots=False)
+    """`make report` path: the reports of one record, without a baseline."""
+    paths = write_reports(make_record(), tmp_path, plots=False)
     assert set(paths) == {"html", "markdown", "junit"}
     text = paths["html"].read_text()
     assert "Conformance by section" in text and "What changed" not in text and "FAIL" in text
@@ -63,7 +67,7 @@ def test_plots_unavailable(monkeypatch):
     from harness.report import plots
 
     monkeypatch.setattr(plots, "unavailable", lambda: "plots unavailable: matplotlib cannot be imported (test)")
-    m = model.build(golden("candidate"), baseline=golden("baseline"), policy=policy.load(GOLDEN / "policy.toml"))
+    m = model.build(golden("candidate"), _cmp())
     text = html.render(m)
     assert "plots unavailable: matplotlib cannot be imported (test)" in text and "data:image/png" not in text
 
@@ -71,7 +75,8 @@ def test_plots_unavailable(monkeypatch):
 def test_hostile_strings_are_escaped():
     """`<script>` in node id, message, hostname, label and benchmark name is shown as text, never run."""
     hostile = golden("hostile")
-    m = model.build(hostile, baseline=golden("baseline"), history=[golden("baseline")], plots=False)
+    m = model.build(hostile, gate.evaluate(golden("baseline"), hostile, policy.default()), [golden("baseline")],
+                    plots=False)
     text = html.render(m)
     assert "<script" not in text.lower()
     assert "<img" not in text.lower()

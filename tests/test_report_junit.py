@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from harness import policy
+from harness import gate, policy
 from harness.report import junit, model
 from tests.conftest import GOLDEN, make_record
 
@@ -26,8 +26,8 @@ def test_plain_junit():
 
 
 def test_comparison_junit():
-    m = model.build(golden("candidate"), baseline=golden("baseline"), policy=policy.load(GOLDEN / "policy.toml"),
-                    plots=False)
+    m = model.build(golden("candidate"), gate.evaluate(golden("baseline"), golden("candidate"),
+                                                       policy.load(GOLDEN / "policy.toml")), plots=False)
     root = ET.fromstring(junit.render(m))
     cases = _cases(root)
     exp = cases["test_allreduce_sum[cpu]"]
@@ -37,8 +37,8 @@ def test_comparison_junit():
     assert cases["test_matmul[cpu-float32]"].find("failure") is not None
     assert cases["tensors.matmul[cpu,n=512]"].find("failure") is not None
     assert cases["nn.linear[cpu,batch=64]"].find("failure") is None
-    gate = cases["gate"].find("failure")
-    assert gate.get("message").startswith("GATE FAIL:")
+    gate_case = cases["gate"].find("failure")
+    assert gate_case.get("message").startswith("GATE FAIL:")
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert suites["distributed"].get("failures") == "0" and suites["distributed"].get("skipped") == "1"
     assert suites["nn"].get("failures") == "2"  # bias (new failure) + bf16 (unexpected pass)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from harness import policy
+from harness import gate, policy
 from harness.report import markdown, model
 from tests.conftest import GOLDEN, make_record
 
@@ -13,8 +13,8 @@ def golden(name):
 
 
 def test_comparison_summary():
-    m = model.build(golden("candidate"), baseline=golden("baseline"), policy=policy.load(GOLDEN / "policy.toml"),
-                    plots=False)
+    m = model.build(golden("candidate"), gate.evaluate(golden("baseline"), golden("candidate"),
+                                                       policy.load(GOLDEN / "policy.toml")), plots=False)
     text = markdown.render(m)
     assert text.splitlines()[2].startswith("❌ **GATE FAIL: 2 new failures")
     assert "**Blocking:**" in text and "**Warnings:**" in text
@@ -32,7 +32,8 @@ def test_plain_summary():
 
 
 def test_escaping():
-    text = markdown.render(model.build(golden("hostile"), baseline=golden("baseline"), plots=False))
+    hostile = golden("hostile")
+    text = markdown.render(model.build(hostile, gate.evaluate(golden("baseline"), hostile, policy.default()), plots=False))
     assert "<script" not in text and "<img" not in text
     assert "&lt;script&gt;" in text
     assert "</details> <img" not in text
@@ -44,7 +45,7 @@ def _many_failures(n, msg_len):
     cand = make_record(tests=[{"nodeid": f"suites/s{i % 40}/test_{i}.py::test_case_with_a_long_name[cpu-float32-{i}]",
                                "section": f"s{i % 40}", "device": "cpu", "dtype": f"d{i % 50}", "status": "failed",
                                "message": "AssertionError: " + "x" * msg_len} for i in range(n)])
-    return model.build(cand, baseline=base, plots=False)
+    return model.build(cand, gate.evaluate(base, cand, policy.default()), plots=False)
 
 
 def test_size_for_a_large_run():

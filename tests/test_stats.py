@@ -1,4 +1,4 @@
-"""harness/stats.py and harness/bench/compare.py on synthetic samples with known answers (seeded, fast)."""
+"""harness/stats.py, harness/bench/significance.py and harness/bench/noise.py on synthetic samples with known answers (seeded, fast)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from harness import stats
-from harness.bench.compare import compare_benchmarks, noise_from_records
+from harness.bench.noise import noise_from_records
+from harness.bench.significance import compare_benchmarks
 
 
 def _rec(samples_by_name: dict, **extra) -> dict:
@@ -94,7 +95,7 @@ def test_known_shift_is_a_regression():
     (row,) = rows
     assert row["verdict"] == "regression", row
     assert row["ratio"] == pytest.approx(1.10, rel=0.02)
-    assert row["ci_low"] > 1.0 and row["q_value"] < 0.01 and row["gating"]
+    assert row["ci_low"] > 1.0 and row["q_value"] < 0.01 and row["detectable"]
 
 
 def test_known_speedup_is_an_improvement():
@@ -106,7 +107,7 @@ def test_known_speedup_is_an_improvement():
 def test_identical_distributions_unchanged():
     rng = np.random.default_rng(6)
     (row,) = compare_benchmarks(_rec({"a": _lognormal(rng, 100)}), _rec({"a": _lognormal(rng, 100)}))
-    assert row["verdict"] == "unchanged" and row["gating"]
+    assert row["verdict"] == "unchanged" and row["detectable"]
 
 
 def test_small_significant_shift_below_threshold_is_unchanged():
@@ -122,13 +123,13 @@ def test_noisy_and_missing_verdicts():
     base = _rec({"wide": _lognormal(rng, 8, sigma=0.5), "few": [1e-3, 1e-3], "gone": _lognormal(rng, 20)})
     cand = _rec({"wide": _lognormal(rng, 8, sigma=0.5), "few": [2e-3, 2e-3], "new": _lognormal(rng, 20)})
     rows = {r["name"]: r for r in compare_benchmarks(base, cand)}
-    assert rows["wide"]["verdict"] == "noisy" and not rows["wide"]["gating"]
+    assert rows["wide"]["verdict"] == "noisy" and not rows["wide"]["detectable"]
     assert rows["few"]["verdict"] == "noisy" and "too few samples" in rows["few"]["reason"]
     assert rows["gone"]["verdict"] == "missing_in_candidate"
     assert rows["new"]["verdict"] == "missing_in_baseline"
     assert set(rows["gone"]) >= {"name", "group", "section", "device", "n_baseline", "n_candidate", "median_baseline",
                                  "median_candidate", "ratio", "ci_low", "ci_high", "p_value", "q_value", "verdict",
-                                 "gating", "mde", "roofline_fraction_baseline", "roofline_fraction_candidate", "reason"}
+                                 "detectable", "mde", "roofline_fraction_baseline", "roofline_fraction_candidate", "reason"}
 
 
 def test_skipped_entries_count_as_missing():
@@ -146,12 +147,12 @@ def test_noise_file_makes_noisy_benchmark_advisory():
         runs.append(_rec({"quiet": _lognormal(rng, 100, sigma=0.01) * drift_quiet,
                           "loud": _lognormal(rng, 100, sigma=0.01) * drift_loud}))
     noise = noise_from_records(runs)
-    assert noise["benchmarks"]["quiet"]["gating"] and not noise["benchmarks"]["loud"]["gating"]
+    assert noise["benchmarks"]["quiet"]["detectable"] and not noise["benchmarks"]["loud"]["detectable"]
     rows = {r["name"]: r for r in compare_benchmarks(runs[0], _rec({"quiet": _lognormal(rng, 100, sigma=0.01) * 1.1,
                                                                     "loud": _lognormal(rng, 100, sigma=0.01) * 1.1}),
                                                      noise=noise)}
-    assert rows["quiet"]["verdict"] == "regression" and rows["quiet"]["gating"]
-    assert not rows["loud"]["gating"] and "advisory" in rows["loud"]["reason"]
+    assert rows["quiet"]["verdict"] == "regression" and rows["quiet"]["detectable"]
+    assert not rows["loud"]["detectable"] and "not detectable" in rows["loud"]["reason"]
     assert rows["loud"]["mde"] == pytest.approx(noise["benchmarks"]["loud"]["mde"])
 
 

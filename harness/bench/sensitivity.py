@@ -6,7 +6,7 @@ and how often does an unchanged installation raise a false alarm?
 A small suite of CPU ops is defined here; each op runs ``reps`` times per call (10 by default), so
 planting ``reps=11`` on one op makes it do exactly 10% more work. Each trial measures baseline and
 candidate interleaved in this process (pair mode's loop, :func:`harness.bench.runner.measure_case`),
-compares with :func:`harness.bench.compare.compare_benchmarks` (alpha 0.01, threshold 5%) and, like
+compares with :func:`harness.bench.significance.compare_benchmarks` (alpha 0.01, threshold 5%) and, like
 ``bench --pair``, re-measures flagged benchmarks once and keeps only confirmed flags.
 
 * planted trials: the candidate's ``add`` op does 11 reps; success = it is a confirmed regression.
@@ -21,6 +21,7 @@ import math
 import sys
 import time
 
+from harness import record
 from harness.bench.definition import Benchmark
 
 
@@ -65,7 +66,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def trial(cases, sides, cfg, alpha, threshold) -> list[dict]:
-    from harness.bench.compare import compare_benchmarks, flagged
+    from harness.bench.significance import compare_benchmarks, flagged
     from harness.bench.runner import make_entry, measure_case
 
     def measure(case_list):
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args(argv)
 
-    from harness.bench.select import select_cases
+    from harness.bench.cases import select_cases
     from harness.bench.sides import InProcessSide
     from harness.bench.timer import TimerConfig
 
@@ -125,9 +126,8 @@ def main(argv=None) -> int:
     n = a.trials
     lo, _ = wilson(detected, n)
     _, hi = wilson(alarms, n)
-    ratios.sort()
     print(f"planted 10% slowdown of {PLANTED}: flagged in {detected}/{n} = {detected / n:.0%} of trials "
-          f"(95% lower bound {lo:.0%}); median measured ratio {ratios[len(ratios) // 2]:.3f}")
+          f"(95% lower bound {lo:.0%}); median measured ratio {record.median(ratios):.3f}")
     print(f"A/A suite false alarms: {alarms}/{n} = {alarms / n:.1%} of trials (95% upper bound {hi:.1%}); "
           f"other benchmarks flagged in planted trials: {planted_other_alarms}/{n}")
     print(f"{len(cases)} benchmarks, alpha {a.alpha}, threshold {a.threshold:.0%}, min-time {a.min_time}s, "

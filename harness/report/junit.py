@@ -3,14 +3,19 @@
 With a comparison, tests the expectation manifest covers are written as skipped ("expected
 failure: REASON") or, for an unexpected pass, as failures; a ``torchconform.benchmarks`` suite
 has one case per benchmark (a failure for a gating regression) and a ``torchconform.gate`` suite
-one case carrying the gate's verdict.
+one case carrying the gate's verdict. An interrupted run (``complete: false``) adds a
+``torchconform.run`` suite whose one case is an error: INCOMPLETE.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from harness.compare import pct as _pct
+from harness.numfmt import pct
+
+
+def _pct(x) -> str:
+    return pct(x, missing="n/a")
 
 
 def _clean(s) -> str:
@@ -64,6 +69,12 @@ def render(model: dict) -> str:
                               time=f"{sum(t.get('duration', 0) for t in tests):.3f}")
         for t in tests:
             _case(suite, t)
+    if model.get("incomplete"):
+        suite = ET.SubElement(root, "testsuite", name="torchconform.run", tests="1", failures="0", errors="1",
+                              skipped="0", time="0")
+        case = ET.SubElement(suite, "testcase", classname="torchconform.run", name="complete", time="0")
+        ET.SubElement(case, "error", message=f"INCOMPLETE: the run was interrupted or crashed; "
+                                             f"{model['totals']['total']} tests recorded")
     cmp = model.get("comparison")
     if cmp is not None:
         rows = cmp["benchmarks"]

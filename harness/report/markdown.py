@@ -11,12 +11,6 @@ import html as _html
 from harness.numfmt import num, pct as _pct
 
 LIMIT_BYTES = 1024 * 1024 - 4096  # GitHub refuses step summaries over 1 MiB
-CHANGE_TITLES = {
-    "new_failure": "New failures", "improved": "Unexpected passes of expected failures (update the manifest)",
-    "fixed": "Fixed", "still_failing": "Still failing (not in the manifest)", "newly_skipped": "Newly skipped",
-    "expected": "Expected failures (manifest)", "appeared": "Tests that appeared", "vanished": "Tests that vanished",
-    "unskipped": "Now running (skipped in the baseline)", "expected_skipped": "Manifest entries whose test was skipped",
-}
 
 
 def _esc(s) -> str:
@@ -64,12 +58,14 @@ def _render(model: dict, max_items: int) -> str:
             L += ["**Warnings:**", ""] + [f"- {_esc(w)}" for w in g["warnings"]] + [""]
     else:
         L += [f"**Verdict: {model['verdict']}**", ""]
+    if model.get("incomplete"):
+        L += [f"⚠️ **INCOMPLETE**: the run was interrupted or crashed; {t['total']} tests recorded.", ""]
     L += [f"{t['passed']} passed, {t['failed']} failed, {t['error']} errors, {t['skipped']} skipped, "
           f"{t['xfailed']} xfailed, {t['xpassed']} xpassed of {t['total']} "
           f"(tier {_esc(model['run']['tier'])}, devices {_esc(', '.join(model['run']['devices'] or []))}"
           f"{', label ' + _esc(model['run']['label']) if model['run'].get('label') else ''})", ""]
     if cmp:
-        L += _changes(cmp, max_items)
+        L += _changes(cmp, model["change_kinds"], max_items)
         L += _drift(cmp, max_items)
         L += _benchmarks(cmp, max_items)
     L += _sections(model)
@@ -124,7 +120,7 @@ def _sections(model) -> list[str]:
     return L + [""]
 
 
-def _changes(cmp, max_items) -> list[str]:
+def _changes(cmp, kinds, max_items) -> list[str]:
     counts = cmp["counts"]
     b, c = cmp["baseline"], cmp["candidate"]
     L = ["## What changed", "",
@@ -135,11 +131,12 @@ def _changes(cmp, max_items) -> list[str]:
     if not counts:
         return L + ["No test changed its outcome.", ""]
     L += ["| change | tests |", "|---|---:|"]
-    for k, title in CHANGE_TITLES.items():
-        if counts.get(k):
-            L.append(f"| {title} | {counts[k]} |")
+    for kind in kinds:
+        if counts.get(kind["key"]):
+            L.append(f"| {kind['title']} | {counts[kind['key']]} |")
     L.append("")
-    for k, title in CHANGE_TITLES.items():
+    for kind in kinds:
+        k, title = kind["key"], kind["title"]
         rows = [r for r in cmp["tests"] if r["change"] == k]
         if not rows:
             continue

@@ -1,14 +1,15 @@
-"""The report model: everything the renderers show, computed once from run record(s).
+"""The report model: everything the renderers show, computed once from a run record, optionally a
+comparison (made by :mod:`harness.gate`, never here) and a history of records.
 
-Renderers only format this model; they compute nothing of their own.
+Renderers only format this model; they compute nothing of their own. Imports only
+:mod:`harness.record` (the vocabulary: statuses, change kinds, the median, environment rows), so
+``torchconform summary`` can use :func:`section_table` on machines without Jinja2.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from harness.record import STATUSES
-
-FAILING = ("failed", "error", "xpassed")
+from harness.record import CHANGE_KINDS, FAILING, STATUSES, environment_rows, median
 
 
 def _counts(tests) -> dict:
@@ -26,12 +27,13 @@ def conformance_table(tests: list[dict]) -> list[dict]:
     return [{"section": k[0], "device": k[1], "dtype": k[2], **_counts(v)} for k, v in sorted(groups.items())]
 
 
-def section_table(tests: list[dict]) -> list[dict]:
-    groups: dict[str, list] = defaultdict(list)
+def section_table(tests: list[dict], *, by_device: bool = False) -> list[dict]:
+    """Rows per section (and device, with ``by_device``): outcome counts and the summed duration."""
+    groups: dict[tuple, list] = defaultdict(list)
     for t in tests:
-        groups[t.get("section") or "-"].append(t)
-    return [{"section": k, **_counts(v), "duration": round(sum(t.get("duration", 0) for t in v), 2)}
-            for k, v in sorted(groups.items())]
+        groups[(t.get("section") or "-",) + ((t.get("device") or "-",) if by_device else ())].append(t)
+    return [{"section": k[0], **({"device": k[1]} if by_device else {}), **_counts(v),
+             "duration": round(sum(t.get("duration", 0) for t in v), 2)} for k, v in sorted(groups.items())]
 
 
 def _ratio(x):
@@ -54,7 +56,8 @@ def precision_rows(tests: list[dict], limit: int = 25) -> list[dict]:
     return rows[:limit]
 
 
-def _median_q(samples):
+def _quartiles(samples) -> dict | None:
+    """Median (:func:`harness.record.median`) and the quartiles drawn as the history plot's whiskers."""
     s = sorted(samples)
     if not s:
         return None
@@ -66,7 +69,7 @@ def _median_q(samples):
         hi = min(lo + 1, n - 1)
         return s[lo] + (s[hi] - s[lo]) * (x - lo)
 
-    return {"median": q(0.5), "q1": q(0.25), "q3": q(0.75), "n": n}
+    return {"median": median(s), "q1": q(0.25), "q3": q(0.75), "n": n}
 
 
 def history_model(records: list[dict]) -> dict:
@@ -81,7 +84,7 @@ def history_model(records: list[dict]) -> dict:
                      "complete": r.get("complete"), **{k: c[k] for k in ("passed", "failed", "error", "skipped",
                                                                           "xfailed", "xpassed", "total")}})
         for b in r.get("benchmarks", []):
-            series.setdefault(b["name"], [None] * len(recs))[i] = _median_q(b.get("samples") or [])
+            series.setdefault(b["name"], [None] * len(recs))[i] = _quartiles(b.get("samples") or [])
     return {"runs": runs, "series": series}
 
 
@@ -114,15 +117,11 @@ def annotate(tests: list[dict], cmp: dict | None) -> list[dict]:
     return out
 
 
-def build(rec: dict, *, baseline: dict | None = None, policy=None, comparison: dict | None = None,
-          history: list[dict] | None = None, plots: bool = True) -> dict:
-    """The model of ``rec``; with ``baseline`` (or a precomputed ``comparison``) also what changed
-    and the gate's verdict under ``policy``; with ``history`` (several records, ``rec`` included or
-    not) the per-benchmark history."""
-    if comparison is None and baseline is not None:
-        from harness.compare import compare
-
-        comparison = compare(baseline, rec, policy)
+def build(rec: dict, comparison: dict | None = None, history: list[dict] | None = None, *,
+          plots: bool = True) -> dict:
+    """The model of ``rec``; with ``comparison`` (of ``rec`` against a baseline, gate included) also
+    what changed and the verdict; with ``history`` (several records, ``rec`` included or not) the
+    per-benchmark history."""
     tests = annotate(rec.get("tests", []), comparison)
     fp = rec.get("fingerprint", {})
     torch_fp = fp.get("torch") or {}
@@ -135,6 +134,7 @@ def build(rec: dict, *, baseline: dict | None = None, policy=None, comparison: d
     model = {
         "title": title,
         "run": {k: rec.get(k) for k in ("run_id", "created", "finished", "complete", "exit_status", "tier", "devices", "label")},
+        "incomplete": not rec.get("complete"),
         "totals": _counts(tests),
         "sections": section_table(tests),
         "conformance": conformance_table(tests),
@@ -143,21 +143,20 @@ def build(rec: dict, *, baseline: dict | None = None, policy=None, comparison: d
         "skips": sorted(Counter((t.get("message") or "no reason") for t in tests if t["status"] == "skipped").items(),
                         key=lambda kv: -kv[1]),
         "precision": precision_rows(tests),
-        "benchmarks": [{"name": b["name"], "n": len(b["samples"]),
-                        "median": sorted(b["samples"])[len(b["samples"]) // 2] if b["samples"] else None,
+        "benchmarks": [{"name": b["name"], "n": len(b["samples"]), "median": median(b["samples"]),
                         "unit": b.get("unit", "s")} for b in rec.get("benchmarks", [])],
         "fingerprint": fp,
-        "environment": (comparison["environment"] if comparison is not None else
-                        environment_rows(fp, (baseline or {}).get("fingerprint") if baseline else None)),
+        "environment": comparison["environment"] if comparison is not None else environment_rows(fp),
         "tests": tests,
         "verdict": "FAIL" if failures else ("INCOMPLETE" if not rec.get("complete") else "PASS"),
         "comparison": comparison,
         "gate": comparison["gate"] if comparison is not None else None,
+        "change_kinds": [k._asdict() for k in CHANGE_KINDS],
         "history": None,
     }
     if comparison is not None:
         model["verdict"] = comparison["gate"]["verdict"]
-        base_sections = {r["section"]: r for r in section_table(baseline.get("tests", []))} if baseline else {}
+        base_sections = comparison["sections"]["baseline"]
         for r in model["sections"]:
             r["baseline"] = base_sections.get(r["section"])
     if history:
@@ -167,24 +166,3 @@ def build(rec: dict, *, baseline: dict | None = None, policy=None, comparison: d
     model["plots"] = _plots(model) if plots else {"unavailable": "plots not requested", "bench_ratio": None,
                                                   "history": None}
     return model
-
-
-def environment_rows(fp: dict, base: dict | None = None) -> list[dict]:
-    def pick(f):
-        if not f:
-            return {}
-        t = f.get("torch") or {}
-        c = f.get("cpu") or {}
-        return {
-            "torch": t.get("version"), "torch git": t.get("git_version"), "CUDA": t.get("cuda"), "cuDNN": t.get("cudnn"),
-            "driver": (f.get("driver") or {}).get("driver_version"),
-            "GPUs": ", ".join(g.get("name", "") for g in f.get("gpus") or []) or "none",
-            "CPU": c.get("model"), "CPU flags": " ".join(c.get("flags") or []),
-            "CPU capability": t.get("cpu_capability"), "logical CPUs": c.get("logical_cpus"),
-            "torch threads": t.get("num_threads"), "Python": (f.get("python") or {}).get("version"),
-            "numpy": (f.get("packages") or {}).get("numpy"),
-            "hostname": f.get("hostname"), "git": ((f.get("git") or {}).get("commit") or "")[:12] or None,
-        }
-    cur, old = pick(fp), pick(base)
-    return [{"key": k, "value": v, "baseline": old.get(k) if base else None,
-             "differs": bool(base) and old.get(k) != v} for k, v in cur.items()]

@@ -60,19 +60,23 @@ def run_cli(argv: list[str], out: Path) -> dict[str, str]:
 
 def summary_table(by_device: bool) -> str:
     """What ``scripts/gpu-check`` prints (``python -m harness.summary``) for the golden candidate."""
-    from harness import record, summary
+    from harness import record
+    from harness.cli.records import summary_table
 
-    return summary.table(record.load(g("candidate")), by_device) + "\n"
+    return summary_table(record.load(g("candidate")), by_device) + "\n"
 
 
 def pair_verdicts() -> str:
-    """The lines ``bench --pair`` prints for the golden pair records (what it decides, not how long it took)."""
-    from harness.bench.compare import compare_benchmarks
+    """The lines ``bench pair`` prints for the golden pair records (what it decides, not how long it
+    took), under the built-in default policy. (Captured before issue 14 with bench --pair's own
+    alpha 0.01 and threshold 0.05: ``compare_benchmarks(base, cand, alpha=0.01, threshold=0.05)``.)"""
+    from harness import policy
     from harness.bench.runner import print_rows
+    from harness.cli.bench import judge_with
 
     base = json.loads(Path(g("pair-baseline")).read_text())
     cand = json.loads(Path(g("pair-candidate")).read_text())
-    rows = compare_benchmarks(base, cand, alpha=0.01, threshold=0.05)
+    rows = judge_with(policy.default(), None)(base, cand)
     buf = io.StringIO()
     print_rows([r for r in rows if r["verdict"] != "unchanged"], stream=buf)
     n_flag = sum(r["verdict"] == "regression" and r["gating"] for r in rows)

@@ -1,4 +1,9 @@
-"""Comparing the benchmarks of two run records, and calibrating each benchmark's noise.
+"""Per-benchmark statistics of two run records: ratio, confidence interval, rank test, false-discovery
+correction, minimum detectable effect, and the verdict they support.
+
+This module says what the numbers show at a given ``alpha`` and ``threshold``; whether a regression
+blocks anything is the policy's business (:mod:`harness.compare` picks each benchmark's rule,
+:mod:`harness.gate` decides). Used by ``torchconform compare``/``gate`` and ``bench pair`` alike.
 
 Decision rule (one row per benchmark case name):
 
@@ -20,33 +25,30 @@ Decision rule (one row per benchmark case name):
 * ``noisy``: too few samples (< 5 a side) to test, or an interval so wide that it contains both a
   ``threshold`` slowdown and a ``threshold`` speed-up: the data cannot say either way.
 * otherwise ``unchanged``.
-* ``gating``: False (advisory) when the benchmark's minimum detectable effect ``mde`` exceeds
-  ``threshold``. ``mde`` comes from the noise file (repeated runs of one installation, see
-  :func:`noise_from_records`) when it has the benchmark, else from the two records' own within-run
-  scatter (which does not see run-to-run drift, so it is optimistic; the reason says which).
-* Pair mode (``torchconform bench --pair``) re-measures every flagged benchmark; a candidate entry
+* ``detectable``: False when the benchmark's minimum detectable effect ``mde`` exceeds ``threshold``:
+  a change of that size could not be told from noise, so no verdict on it should block. ``mde`` comes
+  from the noise document (repeated runs of one installation, :mod:`harness.bench.noise`) when it has
+  the benchmark, else from the two records' own within-run scatter (which does not see run-to-run
+  drift, so it is optimistic; the reason says which).
+* Pair mode (``torchconform bench pair``) re-measures every flagged benchmark; a candidate entry
   carrying a ``confirmation`` whose verdict differs downgrades the row to ``unchanged`` (reason
   says "not confirmed"), so a regression needs two independent measurements to agree.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import zlib
-from pathlib import Path
 
 import numpy as np
 
 from harness import stats
 from harness.errors import HarnessError
 
-NOISE_KIND = "torchconform.bench-noise"
 VERDICTS = ("regression", "improvement", "unchanged", "noisy", "missing_in_baseline", "missing_in_candidate")
 MIN_SAMPLES = 5
 
 
-def _entries(rec: dict) -> dict[str, dict]:
+def samples_by_name(rec: dict) -> dict[str, dict]:
     """Benchmark entries with samples, by name (skipped/errored cases have none and count as missing)."""
     out = {}
     for b in rec.get("benchmarks", []) or []:
@@ -71,7 +73,7 @@ def _samples(entry: dict) -> np.ndarray:
     return np.asarray([float(x) for x in entry["samples"] if isinstance(x, (int, float))], dtype=np.float64)
 
 
-def decide(base: np.ndarray, cand: np.ndarray, q: float, lo: float, hi: float, ratio: float, *,
+def verdict_of(base: np.ndarray, cand: np.ndarray, q: float, lo: float, hi: float, ratio: float, *,
            alpha: float, threshold: float) -> tuple[str, str]:
     """The verdict and its reason for one benchmark (see the module docstring)."""
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
@@ -95,15 +97,15 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
     ratio (candidate/baseline median, >1 = slower), ci_low, ci_high (bootstrap CI of the ratio),
     p_value (two-sided rank test, Mann-Whitney U), q_value (Benjamini-Hochberg across the suite),
     verdict in {"regression","improvement","unchanged","noisy","missing_in_baseline","missing_in_candidate"},
-    gating (bool: False = advisory because the benchmark's calibrated minimum detectable effect exceeds threshold),
+    detectable (bool: False when the benchmark's minimum detectable effect exceeds threshold),
     mde (minimum detectable effect if known), roofline_fraction_baseline, roofline_fraction_candidate, reason (str).
 
-    ``noise`` is a noise document (:func:`noise_from_records`, :func:`load_noise`) or None;
+    ``noise`` is a noise document (:mod:`harness.bench.noise`) or None;
     ``n_boot`` the number of bootstrap replicates (seeded per benchmark name: results are reproducible).
     Rows come sorted by name."""
     if not (0 < alpha < 1) or threshold < 0:
         raise HarnessError(f"alpha must be in (0, 1) and threshold >= 0 (got alpha={alpha}, threshold={threshold})")
-    b_entries, c_entries = _entries(baseline), _entries(candidate)
+    b_entries, c_entries = samples_by_name(baseline), samples_by_name(candidate)
     noise_b = (noise or {}).get("benchmarks", {}) if noise else {}
     power = float((noise or {}).get("power", 0.9)) if noise else 0.9
     names = sorted(set(b_entries) | set(c_entries))
@@ -116,7 +118,7 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
         row = {"name": name, "group": ref.get("group"), "section": ref.get("section"), "device": ref.get("device"),
                "n_baseline": 0, "n_candidate": 0, "median_baseline": None, "median_candidate": None,
                "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "q_value": None,
-               "verdict": None, "gating": True, "mde": None,
+               "verdict": None, "detectable": True, "mde": None,
                "roofline_fraction_baseline": _fraction(b, baseline), "roofline_fraction_candidate": _fraction(c, candidate),
                "reason": ""}
         if b is None or c is None:
@@ -127,7 +129,7 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
                 row["n_baseline"], row["median_baseline"] = len(b["samples"]), stats.median(b["samples"])
             if c is not None:
                 row["n_candidate"], row["median_candidate"] = len(c["samples"]), stats.median(c["samples"])
-            row["gating"] = False
+            row["detectable"] = False
             rows.append(row)
             continue
         bs, cs = _samples(b), _samples(c)
@@ -162,8 +164,9 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
                 if math.isfinite(s_within) else None
             mde_src = "from within-run scatter only (no noise calibration)"
         if row["mde"] is not None and row["mde"] > threshold:
-            row["gating"] = False
-            row["_advisory"] = f"advisory: minimum detectable effect {row['mde']:.1%} > threshold {threshold:.0%} ({mde_src})"
+            row["detectable"] = False
+            row["_undetectable"] = (f"not detectable: minimum detectable effect {row['mde']:.1%} > threshold "
+                                    f"{threshold:.0%} ({mde_src})")
         tested.append(len(rows))
         pvals.append(p)
         rows.append(row)
@@ -171,7 +174,7 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
     for i, q in zip(tested, qs):
         row = rows[i]
         row["q_value"] = float(q)
-        verdict, reason = decide(_samples(b_entries[row["name"]]), _samples(c_entries[row["name"]]), float(q),
+        verdict, reason = verdict_of(_samples(b_entries[row["name"]]), _samples(c_entries[row["name"]]), float(q),
                                  row["ci_low"], row["ci_high"], row["ratio"], alpha=alpha, threshold=threshold)
         conf = c_entries[row["name"]].get("confirmation")
         if verdict in ("regression", "improvement") and isinstance(conf, dict) and conf.get("verdict") != verdict:
@@ -181,68 +184,12 @@ def compare_benchmarks(baseline: dict, candidate: dict, *, alpha: float = 0.01, 
         elif verdict in ("regression", "improvement") and isinstance(conf, dict):
             reason += f"; confirmed on re-measurement (ratio {conf.get('ratio', float('nan')):.3f})"
         row["verdict"] = verdict
-        adv = row.pop("_advisory", None)
-        row["reason"] = reason + (f"; {adv}" if adv else "")
+        why = row.pop("_undetectable", None)
+        row["reason"] = reason + (f"; {why}" if why else "")
     for row in rows:
-        row.pop("_advisory", None)
+        row.pop("_undetectable", None)
     return rows
 
 
 def flagged(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["verdict"] in ("regression", "improvement")]
-
-
-# ----------------------------------------------------------------------------------------- noise
-
-def noise_from_records(records: list[dict], *, alpha: float = 0.01, power: float = 0.9,
-                       threshold: float = 0.05) -> dict:
-    """A noise document from repeated runs of ONE installation: for every benchmark, the run-to-run
-    standard deviation of the log median (``sigma_log``), the minimum detectable effect of a
-    two-run comparison at ``alpha`` and ``power`` (``mde``), and whether that is small enough to gate
-    on ``threshold`` (``gating``)."""
-    if len(records) < 2:
-        raise HarnessError("noise calibration needs at least 2 runs of the same installation (3 or more advised)")
-    per: dict[str, list[float]] = {}
-    within: dict[str, list[float]] = {}
-    for rec in records:
-        for name, e in _entries(rec).items():
-            per.setdefault(name, []).append(stats.median(e["samples"]))
-            within.setdefault(name, []).append(stats.sigma_log_within(e["samples"]))
-    out = {}
-    for name, meds in sorted(per.items()):
-        if len(meds) < 2:
-            continue
-        s_run = stats.sigma_log_from_runs(meds)
-        s_in = float(np.nanmean(within[name])) if within[name] else float("nan")
-        # small K underestimates the spread; never trust less than the within-run error
-        sigma = max(s_run, s_in) if math.isfinite(s_in) else s_run
-        mde = stats.mde_from_sigma(sigma, alpha=alpha, power=power)
-        out[name] = {"sigma_log": sigma, "sigma_log_runs": s_run, "sigma_log_within": s_in, "runs": len(meds),
-                     "medians": meds, "mde": mde, "gating": bool(mde <= threshold)}
-    return {"kind": NOISE_KIND, "version": 1, "alpha": alpha, "power": power, "threshold": threshold,
-            "runs": len(records), "fingerprint": (records[0].get("fingerprint") or {}).get("torch"),
-            "benchmarks": out}
-
-
-def save_noise(noise: dict, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(noise, indent=1, default=float), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def load_noise(path) -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "noise.json"
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"{p}: no such noise file") from None
-    except (OSError, ValueError) as exc:
-        raise HarnessError(f"{p}: not a noise file ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind") != NOISE_KIND:
-        raise HarnessError(f"{p}: not a torchconform noise file (kind {NOISE_KIND!r})")
-    return data

@@ -1,4 +1,5 @@
-"""Choosing benchmark cases: devices, tier, ``--section`` and pytest-like ``-k`` expressions."""
+"""Benchmark cases (a definition, its parameters, a device) and choosing them: devices, tier,
+``--section`` and pytest-like ``-k`` expressions."""
 from __future__ import annotations
 
 import re

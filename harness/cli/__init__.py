@@ -1,0 +1,109 @@
+"""``torchconform``: the command-line face of the harness, and the only place that wires its layers
+together and writes files (records, reports, comparisons).
+
+    run        run the suites under pytest (:mod:`harness.cli.run`)
+    report / compare / gate / merge / env / summary    commands on run records (:mod:`harness.cli.records`)
+    bench run | pair | calibrate                       benchmarks (:mod:`harness.cli.bench`)
+
+Every user error (missing or corrupt record, unknown device, bad option, bad policy, ...) is printed
+as one line on stderr with exit status 2; tracebacks are for bugs in torchconform itself. The CLI
+never imports pytest: ``run`` starts pytest in a child process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import __version__, record
+from harness.errors import HarnessError
+
+DEPRECATED_BENCH_FLAGS = {"--pair": ("pair", 2), "--calibrate": ("calibrate", 1)}
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        where = self.prog.removeprefix("torchconform").strip()
+        self.exit(2, f"torchconform: error: {where + ': ' if where else ''}{message}\n")
+
+
+def write_reports(rec: dict, out: str | Path, *, comparison: dict | None = None, history: list[dict] | None = None,
+                  plots: bool = True) -> dict[str, Path]:
+    """index.html, summary.md and junit.xml of ``rec`` into ``out`` (created), plus comparison.json
+    with a comparison; returns {kind: path}."""
+    from harness import report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = report.render_all(rec, comparison=comparison, history=history, plots=plots)
+    paths = {}
+    for kind, text in texts.items():
+        paths[kind] = out / report.FILENAMES[kind]
+        paths[kind].write_text(text, encoding="utf-8")
+    if comparison is not None:
+        paths["comparison"] = out / "comparison.json"
+        paths["comparison"].write_text(json.dumps(record.sanitize(comparison), indent=1, default=str) + "\n",
+                                       encoding="utf-8")
+    return paths
+
+
+def print_paths(paths: dict, stream=None) -> None:
+    for kind, p in paths.items():
+        print(f"torchconform: {kind} report {p}", file=stream or sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.cli import bench, records, run
+
+    p = Parser(prog="torchconform",
+               description="Conformance and benchmark suite for PyTorch builds: does the torch installed here "
+                           "behave as documented, how fast is it, and what changed against a baseline?")
+    p.add_argument("--version", action="version", version=f"torchconform {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    run.add_parser(sub)
+    records.add_parsers(sub)
+    bench.add_parser(sub)
+    return p
+
+
+def _modernise(argv: list[str]) -> list[str]:
+    """``bench --pair A B ...`` and ``bench --calibrate K ...`` (the old flags) as the subcommands they
+    now are, with a deprecation line on stderr; ``bench ...`` without a subcommand is ``bench run``."""
+    if not argv or argv[0] != "bench":
+        return argv
+    rest = argv[1:]
+    if rest and rest[0] in ("run", "pair", "calibrate", "-h", "--help"):
+        return argv
+    for i, a in enumerate(rest):
+        flag, eq, value = a.partition("=")
+        if flag in DEPRECATED_BENCH_FLAGS:
+            mode, n = DEPRECATED_BENCH_FLAGS[flag]
+            vals, tail = ([value], rest[:i] + rest[i + 1:]) if eq else (rest[i + 1:i + 1 + n], rest[:i] + rest[i + 1 + n:])
+            print(f"torchconform: deprecated: `bench {flag} {' '.join(vals)}` is now "
+                  f"`torchconform bench {mode} {' '.join(vals)}`", file=sys.stderr)
+            return ["bench", mode, *vals, *tail]
+    return ["bench", "run", *rest]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _modernise(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2, one line on stderr)
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    try:
+        return int(args.func(args) or 0)
+    except HarnessError as exc:
+        print(f"torchconform: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("torchconform: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

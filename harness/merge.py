@@ -1,0 +1,81 @@
+"""Merging run records: shards of one run, or runs of several machines, into one record.
+
+:func:`merge` refuses records whose fingerprints are not comparable (other torch build, CPU model,
+GPUs, Python) unless told otherwise, keeps the more severe outcome of a test that two records hold,
+and gives the merged record one expectation manifest.
+"""
+from __future__ import annotations
+
+import uuid
+
+from harness.errors import RecordError
+from harness.fingerprint import comparability_key, mixed_keys
+from harness.record import severity
+
+def merge(records: list[dict], *, allow_mixed: bool = False, sources: list[str] | None = None) -> dict:
+    """Merge shards or machines' records into one. Records whose fingerprints are not comparable
+    (other torch build, CPU model, GPUs, Python) are refused unless ``allow_mixed``; then the merged
+    fingerprint's ``mixed`` says which keys differed (key -> distinct values), so a later comparison
+    knows its benchmarks came from several machines. A test that appears in two records keeps the more
+    severe outcome."""
+    
+    if not records:
+        raise RecordError("merge needs at least one record")
+    sources = sources or [r.get("run_id", "?") for r in records]
+    base_key = comparability_key(records[0]["fingerprint"])
+    if not allow_mixed:
+        for rec, src in zip(records[1:], sources[1:]):
+            key = comparability_key(rec["fingerprint"])
+            diff = [k for k in base_key if base_key[k] != key[k]]
+            if diff:
+                k = diff[0]
+                raise RecordError(f"refusing to merge {src} with {sources[0]}: fingerprints differ in "
+                                  f"{', '.join(diff)} ({base_key[k]!r} vs {key[k]!r}); pass --allow-mixed to merge anyway")
+    out = dict(records[0])
+    out["run_id"] = uuid.uuid4().hex
+    out["merged_from"] = [r["run_id"] for r in records]
+    out["shard"] = None
+    out["complete"] = all(r.get("complete") for r in records)
+    out["created"] = min(r["created"] for r in records)
+    out["finished"] = max((r.get("finished") or "") for r in records) or None
+    out["devices"] = sorted({d for r in records for d in r.get("devices", [])})
+    statuses = [r.get("exit_status") for r in records]
+    out["exit_status"] = max((s for s in statuses if s is not None), default=None)
+    renumber = _merge_manifests(records, out)
+    tests: dict[str, dict] = {}
+    for r, ids in zip(records, renumber):
+        for t in r["tests"]:
+            prev = tests.get(t["nodeid"])
+            if prev is None or severity(t["status"]) > severity(prev["status"]):
+                exp = t.get("expectation")
+                tests[t["nodeid"]] = dict(t, expectation=dict(exp, id=ids[exp["id"]])) if exp and ids else t
+    out["tests"] = list(tests.values())
+    out["benchmarks"] = [b for r in records for b in r["benchmarks"]]
+    ceilings: dict = {}
+    for r in records:
+        ceilings.update(r.get("ceilings") or {})
+    out["ceilings"] = ceilings
+    mixed = mixed_keys([r.get("fingerprint") or {} for r in records])
+    if mixed:
+        out["fingerprint"] = dict(out.get("fingerprint") or {}, mixed=mixed)
+    return out
+
+
+def _merge_manifests(records: list[dict], out: dict) -> list[dict | None]:
+    """One ``manifest`` for the merged record: the union of the records' active entries (shards of
+    one run carry the same list). Returns, per record, its entries' old -> new index (None: unchanged)."""
+    manifests = [r.get("manifest") for r in records]
+    if all(m is None for m in manifests) or all(m == manifests[0] for m in manifests):
+        return [None] * len(records)
+    active: list[dict] = []
+    renumber = []
+    for m in manifests:
+        ids = {}
+        for i, e in enumerate((m or {}).get("active", [])):
+            if e not in active:
+                active.append(e)
+            ids[i] = active.index(e)
+        renumber.append(ids)
+    first = next(m for m in manifests if m is not None)
+    out["manifest"] = dict(first, active=active, source=", ".join(dict.fromkeys(m["source"] for m in manifests if m)))
+    return renumber
