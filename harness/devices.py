@@ -7,6 +7,8 @@ KNOWN = ("cpu", "cuda", "mps", "xpu")
 
 
 def _accelerator_available(name: str) -> bool:
+    if name == "cpu":
+        return True  # without importing torch: `torchconform run --device cpu` starts at once
     import torch
 
     if name == "cuda":
@@ -15,7 +17,7 @@ def _accelerator_available(name: str) -> bool:
         return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if name == "xpu":
         return hasattr(torch, "xpu") and torch.xpu.is_available()
-    return name == "cpu"
+    return False
 
 
 def available() -> list[str]:

@@ -229,6 +229,8 @@ def pytest_runtest_logreport(report):
     message = None
     if report.failed:
         message = getattr(report, "longreprtext", None) or str(report.longrepr)
+        if hasattr(report, "node"):  # from an xdist worker: drop its "[gw0] linux -- Python ..." line
+            message = message.partition("\n")[2].strip()
         crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
         if crash:
             message = crash + ("\n\n" + message if message and crash not in message[:200] else "")

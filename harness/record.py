@@ -136,8 +136,10 @@ def plain(o):
     """``o`` with plain JSON types only: NumPy (and other) scalars become Python numbers via
     ``.item()``, tuples and sets lists, paths strings. Applied where data enters a record (e.g. the
     plugin's payload on a test report, which pytest-xdist must serialise)."""
-    if o is None or isinstance(o, (bool, int, float, str)):
+    if o is None or type(o) in (bool, int, float, str):  # exact types: numpy.float64 subclasses float
         return o
+    if isinstance(o, str):
+        return str(o)
     if isinstance(o, dict):
         return {str(k): plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple, set, frozenset)):

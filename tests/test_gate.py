@@ -291,3 +291,74 @@ def test_compare_history_folder(capsys, tmp_path):
     assert "History (3 runs)" in text
     rc, _, err = run(capsys, "compare", GOLDEN / "baseline.json", GOLDEN / "candidate.json", "--history", tmp_path / "nope")
     assert rc == 2 and "--history needs a folder" in err
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+
+def _recorded(cand, entries, matches):
+    """``cand`` as the plugin writes it: the manifest it applied, each matched test's expectation."""
+    from harness import manifest
+
+    active = [manifest.Expectation(**e) for e in entries]
+    cand["manifest"] = manifest.recorded("run-policy.toml", "2.13.0+cpu", "cpu", active, 0)
+    for t in cand["tests"]:
+        if t["nodeid"] in matches:
+            i = matches[t["nodeid"]]
+            t["expectation"] = manifest.expectation_field(i, active[i])
+    return cand
+
+
+def test_manifest_applied_once_by_the_run():
+    """A record that carries the manifest its run applied is judged by it: the gate's policy is not
+    applied a second time (it may differ), and the gate says so when it does."""
+    base, cand = make_record(), make_record()
+    base["tests"][1]["status"] = "passed"
+    cand["tests"][1]["status"] = "xfailed"  # the plugin marked it: expected failure
+    _recorded(cand, [{"test": "suites/nn/test_b.py::test_bad*", "reason": "known at run time"},
+                     {"test": "suites/nn/test_gone.py::*", "reason": "stale"}], {"suites/nn/test_b.py::test_bad[cpu]": 0})
+    record.validate(json.loads(record.dumps(cand)))
+    other = policy.default()
+    other.expectations = policy.parse_entries([{"test": "suites/tensors/*", "reason": "the gate's own"}], "gate.toml")
+    cmp = gate.evaluate(base, cand, other)
+    row = next(r for r in cmp["tests"] if r["nodeid"].endswith("test_bad[cpu]"))
+    assert row["change"] == "expected" and row["expectation"]["reason"] == "known at run time"
+    assert cmp["manifest"]["applied_at"] == "run" and cmp["manifest"]["source"] == "run-policy.toml"
+    assert [e["test"] for e in cmp["manifest"]["stale"]] == ["suites/nn/test_gone.py::*"]
+    g = cmp["gate"]
+    assert g["verdict"] == "PASS", g  # the gate's entry for suites/tensors/* was not applied again
+    assert any("the run applied the expectation manifest of run-policy.toml" in w for w in g["warnings"])
+    same = policy.default()
+    same.expectations = [policy.Expectation.from_record(e) for e in cand["manifest"]["active"]]
+    assert not any("applied the expectation manifest" in w for w in gate.evaluate(base, cand, same)["gate"]["warnings"])
+
+
+def test_flaky_expectation_that_passes_is_an_ordinary_pass():
+    """A strict = false entry's test that passed (the plugin records it as xpassed) is no new failure."""
+    base, cand = make_record(), make_record()
+    cand["tests"][0]["status"] = "xpassed"
+    _recorded(cand, [{"test": "suites/tensors/*", "reason": "flaky", "strict": False}],
+              {cand["tests"][0]["nodeid"]: 0})
+    cmp = gate.evaluate(base, cand, policy.default())
+    assert not [r for r in cmp["tests"] if r["nodeid"] == cand["tests"][0]["nodeid"]]
+    assert cmp["gate"]["verdict"] == "PASS"
+    cand["manifest"]["active"][0]["strict"] = True  # strict: an unexpected pass, which blocks
+    cand["tests"][0]["expectation"]["strict"] = True
+    assert "unexpected pass" in gate.evaluate(base, cand, policy.default())["gate"]["line"]
+
+
+def test_merge_unions_recorded_manifests():
+    """Shards that ran under different manifests merge into one list; test expectations are renumbered."""
+    from harness import merge
+
+    a, b = make_record(), make_record()
+    e1, e2 = {"test": "suites/tensors/*", "reason": "one"}, {"test": "suites/nn/*", "reason": "two"}
+    _recorded(a, [e1], {a["tests"][0]["nodeid"]: 0})
+    b["tests"].append({"nodeid": "suites/nn/test_c.py::test_only_b", "section": "nn", "status": "xfailed"})
+    _recorded(b, [e2, e1], {"suites/nn/test_c.py::test_only_b": 0})
+    b["tests"][0]["status"] = "error"  # wins the merge for test 0, carrying b's numbering (e1 is b's #1)
+    b["tests"][0]["expectation"] = {"id": 1, "reason": "one", "entry": "suites/tensors/*", "issue": None, "strict": True}
+    m = merge.merge([a, b])
+    assert [e["reason"] for e in m["manifest"]["active"]] == ["one", "two"]
+    by = {t["nodeid"]: t for t in m["tests"]}
+    assert by[a["tests"][0]["nodeid"]]["status"] == "error" and by[a["tests"][0]["nodeid"]]["expectation"]["id"] == 0
+    assert by["suites/nn/test_c.py::test_only_b"]["expectation"]["id"] == 1

@@ -188,3 +188,54 @@ reason = "applies to an old build only"
     assert status["test_seed_a"]["status"] == "passed"
     bad = run(suite, "suites", "--policy", str(suite.path / "missing.toml"))
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_record_says_which_manifest_the_run_applied(suite):
+    """The manifest is applied once, at collection: the record carries the entries that applied to this
+    build and, on each matched test, which one (a comparison reads this instead of applying a policy again)."""
+    policy = suite.path / "policy.toml"
+    policy.write_text('''version = 1
+[[expected_failure]]
+test = "suites/tensors/test_demo.py::test_fails"
+reason = "known bug in add"
+[[expected_failure]]
+test = "suites/tensors/test_demo.py::test_seed_a"
+torch = "<1.0"
+reason = "an old build only"
+''')
+    rec_path = suite.path / "rec.json"
+    run(suite, "suites", "--policy", str(policy), "--record", str(rec_path))
+    from harness import manifest, record
+
+    rec = record.load(rec_path)
+    m = rec["manifest"]
+    assert m["source"] == str(policy) and m["backend"] == "cpu" and m["inactive"] == 1
+    assert [e["test"] for e in m["active"]] == ["suites/tensors/test_demo.py::test_fails"]
+    by = {t["nodeid"].split("::")[1]: t for t in rec["tests"]}
+    assert by["test_fails"]["expectation"] == {"id": 0, "reason": "known bug in add",
+                                               "entry": "suites/tensors/test_demo.py::test_fails", "issue": None,
+                                               "strict": True}
+    assert "expectation" not in by["test_smoke"]
+    assert manifest.from_record(rec).nodeids(manifest.EXPECTED) == ["suites/tensors/test_demo.py::test_fails"]
+
+
+def test_sigterm_ends_the_session_with_a_partial_record(pytester):
+    """With --record, SIGTERM (a CI runner's cancel) ends the run like Ctrl-C: the record is written."""
+    pytester.makepyfile(test_term="""
+        import os, signal
+        def test_a():
+            pass
+        def test_b():
+            os.kill(os.getpid(), signal.SIGTERM)
+        def test_c():
+            pass
+    """)
+    rec_path = pytester.path / "rec.json"
+    reprec = pytester.inline_run("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--record", str(rec_path),
+                                 no_reraise_ctrlc=True)
+    assert reprec.ret == pytest.ExitCode.INTERRUPTED
+    rec = json.loads(rec_path.read_text())
+    assert rec["complete"] is False and [t["nodeid"].split("::")[1] for t in rec["tests"]][:1] == ["test_a"]
+    import signal
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the session

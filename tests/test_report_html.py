@@ -7,7 +7,7 @@ import re
 import pytest
 
 from harness import gate, policy
-from harness.cli import write_reports
+from harness.cli.records import write_reports
 from harness.report import html, model
 from tests.conftest import GOLDEN, make_record
 

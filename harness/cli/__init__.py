@@ -12,47 +12,13 @@ never imports pytest: ``run`` starts pytest in a child process.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from harness import __version__, record
+from harness import __version__
+from harness.cli.parsing import Parser
 from harness.errors import HarnessError
 
 DEPRECATED_BENCH_FLAGS = {"--pair": ("pair", 2), "--calibrate": ("calibrate", 1)}
-
-
-class Parser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line on stderr and exit status 2."""
-
-    def error(self, message):
-        where = self.prog.removeprefix("torchconform").strip()
-        self.exit(2, f"torchconform: error: {where + ': ' if where else ''}{message}\n")
-
-
-def write_reports(rec: dict, out: str | Path, *, comparison: dict | None = None, history: list[dict] | None = None,
-                  plots: bool = True) -> dict[str, Path]:
-    """index.html, summary.md and junit.xml of ``rec`` into ``out`` (created), plus comparison.json
-    with a comparison; returns {kind: path}."""
-    from harness import report
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    texts = report.render_all(rec, comparison=comparison, history=history, plots=plots)
-    paths = {}
-    for kind, text in texts.items():
-        paths[kind] = out / report.FILENAMES[kind]
-        paths[kind].write_text(text, encoding="utf-8")
-    if comparison is not None:
-        paths["comparison"] = out / "comparison.json"
-        paths["comparison"].write_text(json.dumps(record.sanitize(comparison), indent=1, default=str) + "\n",
-                                       encoding="utf-8")
-    return paths
-
-
-def print_paths(paths: dict, stream=None) -> None:
-    for kind, p in paths.items():
-        print(f"torchconform: {kind} report {p}", file=stream or sys.stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:

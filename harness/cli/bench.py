@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness import options, record
 from harness.bench.progress import fmt_duration
-from harness.cli import Parser
+from harness.cli.parsing import Parser
 from harness.errors import HarnessError
 
 

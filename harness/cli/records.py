@@ -1,4 +1,5 @@
-"""Commands on run records: ``report``, ``compare``, ``gate``, ``merge``, ``env``, ``summary``.
+"""Commands on run records: ``report``, ``compare``, ``gate``, ``merge``, ``env``, ``summary``, and
+:func:`write_reports`, the one place reports and comparisons are written to files.
 
 ``compare`` and ``gate`` load both records and the policy, ask :func:`harness.gate.evaluate` for the
 comparison and its verdict, and write the reports; ``report --baseline`` does the same for a report.
@@ -10,13 +11,38 @@ import sys
 from pathlib import Path
 
 from harness import options, record
-from harness.cli import print_paths, write_reports
 from harness.errors import HarnessError, RecordError
 
 DEFAULT_COMPARE_OUT = Path("reports") / "compare"
 
 
 # ---------------------------------------------------------------------------------------- report
+
+def write_reports(rec: dict, out: str | Path, *, comparison: dict | None = None, history: list[dict] | None = None,
+                  plots: bool = True) -> dict[str, Path]:
+    """index.html, summary.md and junit.xml of ``rec`` into ``out`` (created), plus comparison.json
+    with a comparison; returns {kind: path}."""
+    from harness import report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = report.render_all(rec, comparison=comparison, history=history, plots=plots)
+    paths = {}
+    for kind, text in texts.items():
+        paths[kind] = out / report.FILENAMES[kind]
+        paths[kind].write_text(text, encoding="utf-8")
+    if comparison is not None:
+        paths["comparison"] = out / "comparison.json"
+        paths["comparison"].write_text(json.dumps(record.sanitize(comparison), indent=1, default=str) + "\n",
+                                       encoding="utf-8")
+    return paths
+
+
+def print_paths(paths: dict, stream=None) -> None:
+    for kind, p in paths.items():
+        print(f"torchconform: {kind} report {p}", file=stream or sys.stdout)
+
+
 
 def cmd_report(args) -> int:
     """Reports of the last RECORD; several records add their history; --baseline a comparison."""

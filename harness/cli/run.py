@@ -2,9 +2,10 @@
 
 Interrupting a run keeps what it did. SIGINT and SIGTERM sent to ``torchconform run`` are forwarded
 to pytest once (pytest runs in its own process group, so a terminal's Ctrl-C reaches it only through
-this forwarding, never twice); the plugin turns either into pytest's interrupt, which ends the session
-and writes the record with ``complete: false``. ``run`` waits ``--grace`` seconds for that, then kills
-pytest's whole process group (xdist workers included). The reports are rendered from whatever record
+this forwarding, never twice); the plugin turns either into pytest's interrupt, which stops the xdist
+workers, ends the session and writes the record with ``complete: false``. ``run`` waits ``--grace``
+seconds for that, then kills pytest's whole process group; after an interrupt it also kills whatever
+is left in that group (a stray worker, a test's subprocess). The reports are rendered from whatever record
 exists and marked INCOMPLETE; the exit status is 130 (SIGINT) or 143 (SIGTERM).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from harness import devices, options, record
-from harness.cli import print_paths, write_reports
+from harness.cli.records import print_paths, write_reports
 from harness.errors import HarnessError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +41,13 @@ def _suites_dir(arg: str | None) -> Path:
 
 
 class _Forwarder:
-    """While installed: the first SIGINT/SIGTERM is forwarded to the child's process group and
-    remembered; a second one kills the group at once (the user insists)."""
+    """While installed: the first SIGINT/SIGTERM is forwarded to the child and remembered; a second
+    one kills the child's process group at once (the user insists)."""
 
     def __init__(self, proc: subprocess.Popen):
         self.proc = proc
         self.received: int | None = None
+        self.at = 0.0
         self._old = {}
 
     def __enter__(self):
@@ -59,8 +61,11 @@ class _Forwarder:
 
     def _handle(self, signum, frame):
         if self.received is None:
-            self.received = signum
-            _signal_group(self.proc, signum)
+            self.received, self.at = signum, time.monotonic()
+            try:
+                os.kill(self.proc.pid, signum)  # pytest itself; it stops its xdist workers
+            except ProcessLookupError:
+                pass
         else:
             _signal_group(self.proc, signal.SIGKILL)
 
@@ -78,16 +83,17 @@ def run_pytest(cmd: list[str], env: dict, grace: float) -> tuple[int, int | None
     with _Forwarder(proc) as fwd:
         while True:
             try:
-                rc = proc.wait(timeout=0.2 if fwd.received is None else grace)
+                rc = proc.wait(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
-                if fwd.received is not None:  # the grace period is over
+                if fwd.received is not None and time.monotonic() - fwd.at > grace:
                     print(f"torchconform: pytest still running {grace:.0f}s after the signal; killing it",
                           file=sys.stderr, flush=True)
                     _signal_group(proc, signal.SIGKILL)
                     rc = proc.wait()
                     break
-    _signal_group(proc, signal.SIGKILL)  # nothing of the run outlives it (e.g. an orphaned worker)
+    if fwd.received is not None:
+        _signal_group(proc, signal.SIGKILL)  # nothing of an interrupted run outlives it (e.g. a stray worker)
     return rc, fwd.received
 
 
