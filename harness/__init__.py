@@ -1,8 +1,9 @@
 """torchconform: a conformance and benchmark suite for PyTorch builds.
 
-The core (record, fingerprint, tolerances, checks, statistics, comparison, reports) is plain
-Python and never imports pytest; :mod:`harness.pytest_plugin` is the thin adapter the suites
-use, and :mod:`harness.cli` the command-line face.
+One straight path: suites -> :mod:`harness.pytest_plugin` -> run record (:mod:`harness.record`) ->
+:mod:`harness.compare` -> :mod:`harness.gate` -> :mod:`harness.report`, wired together only by
+:mod:`harness.cli`. The core is plain Python and never imports pytest; the plugin is the thin adapter
+the suites use. The module map and its rules: docs/architecture.md (kept by tests/test_layers.py).
 """
 
 __version__ = "0.1.0"
