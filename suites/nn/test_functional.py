@@ -176,7 +176,7 @@ def test_interpolate_large_channels_last(device, dtype, mode, np_rng):
     acs = (None,) if mode == "nearest" else (False, True)
     atol = _coord_atol(X, 101, 1.5 if mode == "bicubic" else 1.0) if dtype == torch.float32 else None
     xcl = x.contiguous(memory_format=torch.channels_last)
-    for size in ((101, 77), (23, 40)):
+    for size in ((101, 77),):  # up in H, down in W
         for ac in acs:
             kw = dict(size=size, mode=mode) if ac is None else dict(size=size, mode=mode, align_corners=ac)
             ref = interpolate_ref(X, mode, size, ac)

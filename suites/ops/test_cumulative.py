@@ -254,8 +254,10 @@ def test_lerp(device, dtype, np_rng):
     s = _uniform(np_rng, -5, 5, (4, BIG // 4), dtype, device)
     e = _uniform(np_rng, -5, 5, (4, BIG // 4), dtype, device)
     S, E = _ref(s), _ref(e)
-    for w in (0.0, 0.3, 0.5, 0.7, 1.0, -0.5, 1.5):
-        assert_close("torch.lerp", torch.lerp(s, e, w), S + w * (E - S), op="elementwise", check_dtype=dtype, args=f"weight={w}")
+    for w in (0.0, 0.3, 0.5, 0.7, 1.0, -0.5, 1.5):  # both kernel branches (weight < 0.5 and >= 0.5), extrapolation
+        n = None if w in (0.3, 0.7) else 500  # every weight on a prefix, the two branches on all 40,000
+        assert_close("torch.lerp", torch.lerp(s[:, :n], e[:, :n], w), (S + w * (E - S))[:, :n], op="elementwise",
+                     check_dtype=dtype, args=f"weight={w}")
     wt = _uniform(np_rng, -0.2, 1.2, (1, BIG // 4), dtype, device)
     W = _ref(wt)
     assert_close("torch.lerp", torch.lerp(s, e, wt), S + W * (E - S), op="elementwise", args="tensor weight (1, n)")
@@ -330,13 +332,14 @@ def test_isclose_allclose(device, np_rng):
     compare exactly through the same rule; on hand-placed boundary cases (float64) and 40,000 random pairs
     (float32, away from the float32-vs-float64 ambiguity); a negative rtol raises. Catches rtol/atol
     swapped, |a| used instead of |b|, inf - inf = NaN making inf unequal, equal_nan ignored."""
-    a = torch.tensor([1.0, 1.0 + 9e-6, 1.0 + 1.1e-5, 100.0, 100.0 + 9e-4, 1e-9, 0.0, INF, INF, -INF, NAN, NAN, 1e308, 5.0],
-                     dtype=torch.float64, device=device)
-    b = torch.tensor([1.0, 1.0, 1.0, 100.0 + 9e-4, 100.0, 0.0, 2e-8, INF, -INF, -INF, NAN, 1.0, INF, 5.0 + 1e-6],
-                     dtype=torch.float64, device=device)
+    # 10 vs 9.05 with rtol=0.1: |a-b| = 0.95 lies between rtol*|b| = 0.905 and rtol*|a| = 1.0 (asymmetry)
+    a = torch.tensor([1.0, 1.0 + 9e-6, 1.0 + 1.1e-5, 100.0, 100.0 + 9e-4, 1e-9, 0.0, INF, INF, -INF, NAN, NAN, 1e308, 5.0,
+                      10.0, 9.05], dtype=torch.float64, device=device)
+    b = torch.tensor([1.0, 1.0, 1.0, 100.0 + 9e-4, 100.0, 0.0, 2e-8, INF, -INF, -INF, NAN, 1.0, INF, 5.0 + 1e-6,
+                      9.05, 10.0], dtype=torch.float64, device=device)
     A, B = _ref(a), _ref(b)
     for kw in (dict(), dict(rtol=0.0, atol=1e-6), dict(rtol=1e-3, atol=0.0), dict(equal_nan=True),
-               dict(rtol=1e-5, atol=1e-8, equal_nan=True), dict(rtol=0.0, atol=0.0)):
+               dict(rtol=1e-5, atol=1e-8, equal_nan=True), dict(rtol=0.0, atol=0.0), dict(rtol=0.1, atol=0.0)):
         exp = np.isclose(A, B, **kw)
         assert_equal("torch.isclose", torch.isclose(a, b, **kw), exp, args=f"boundary cases, {kw}")
         assert_equal("torch.isclose", torch.isclose(b, a, **kw), np.isclose(B, A, **kw), args=f"swapped, {kw}")
