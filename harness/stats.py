@@ -48,6 +48,7 @@ def _rng(seed):
 
 
 def _boot_medians(a: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """The median of each bootstrap resample (np.median row by row: the same definition as :func:`median`)."""
     idx = rng.integers(0, a.size, size=(n_boot, a.size))
     return np.median(a[idx], axis=1)
 
@@ -89,7 +90,7 @@ def ratio_ci(baseline, candidate, *, conf: float = 0.99, n_boot: int = 2000, see
     b, c = _arr(baseline), _arr(candidate)
     if b.size == 0 or c.size == 0:
         return float("nan"), float("nan"), float("nan")
-    center = math.log(float(np.median(c))) - math.log(float(np.median(b)))
+    center = math.log(median(c)) - math.log(median(b))
     if b.size == 1 and c.size == 1:
         lo = hi = center
     else:
@@ -232,7 +233,7 @@ def paired_ratio_ci(d, *, conf: float = 0.99, n_boot: int = 2000, seed=0,
     a = _arr(d)
     if a.size == 0:
         return float("nan"), float("nan"), float("nan")
-    center = float(np.median(a))
+    center = median(a)
     if a.size == 1:
         lo = hi = center
     else:

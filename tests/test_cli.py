@@ -128,3 +128,23 @@ def test_summary_command(capsys, record_file):
     assert out[1].split()[:6] == ["nn", "-", "0", "0", "0", "1"] and out[2].split()[:4] == ["nn", "cpu", "0", "1"]
     assert out[-2].split()[:3] == ["TOTAL", "1", "1"]
     assert out[-1].startswith("wall time 12 s; torch 2.13.0+cpu")
+
+
+def test_summary_on_a_bare_machine(record_file):
+    """scripts/gpu-check's table needs neither Jinja2 nor matplotlib nor jsonschema (bare GPU runners):
+    the report's renderers are imported lazily, so the section table comes from the report model alone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\n"
+            "for name in ('jinja2', 'matplotlib', 'jsonschema'):\n"
+            "    sys.modules[name] = None  # import fails as if not installed\n"
+            "from harness.cli import main\n"
+            f"rc = main(['summary', {str(record_file)!r}])\n"
+            "assert 'harness.report.html' not in sys.modules and 'jinja2' not in [m for m in sys.modules if sys.modules[m]]\n"
+            "sys.exit(rc)\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].split()[0] == "section" and "TOTAL" in out.stdout
