@@ -251,3 +251,37 @@ def test_integer_division_by_zero(device):
         assert_raises("torch.fmod", RuntimeError, torch.fmod, a, z, args=f"{dtype} by zero")
         assert_raises("torch.remainder", RuntimeError, torch.remainder, a, z, args=f"{dtype} by zero")
         assert_raises("torch.fmod", RuntimeError, torch.fmod, a, 0, args=f"{dtype} by scalar 0")
+
+
+# ---------------------------------------------------------------- edge sizes
+
+def _check_size(device, dtype, n, np_rng):
+    a_np = _full_range(np_rng, dtype, (n,)) if n else np.zeros(0, dtype=NP[dtype])
+    b_np = _full_range(np_rng, dtype, (n,)) if n else np.zeros(0, dtype=NP[dtype])
+    a = _gapped(a_np, dtype, device) if n else torch.empty(0, dtype=dtype, device=device)
+    b = _gapped(b_np, dtype, device) if n else torch.empty(0, dtype=dtype, device=device)
+    args = f"{dtype}, n={n}"
+    assert_equal("torch.bitwise_xor", a ^ b, np.bitwise_xor(a_np, b_np), args=args)
+    k_np = (np.arange(n) % np.iinfo(NP[dtype]).bits).astype(NP[dtype])
+    k = torch.from_numpy(k_np).to(device)
+    assert_equal("torch.bitwise_right_shift", a >> k, np.right_shift(a_np, k_np), args=args)
+    with np.errstate(over="ignore"):
+        assert_equal("torch.add", a + b, np.add(a_np, b_np), args=args)
+        assert_equal("torch.mul", a * b, np.multiply(a_np, b_np), args=args)
+
+
+@pytest.mark.dtypes(torch.int8, torch.int64)
+def test_edge_sizes(device, dtype, np_rng):
+    """xor, arithmetic right shift, wrapping add and mul on empty, 1-, 2-, 3- and 17-element gapped inputs
+    (all below one vector register); catches a scalar tail path with different semantics than the vector
+    body."""
+    for n in (0, 1, 2, 3, 17):
+        _check_size(device, dtype, n, np_rng)
+
+
+@pytest.mark.slow
+@pytest.mark.dtypes(*INTS)
+def test_size_sweep(device, dtype, np_rng):
+    """The same at sizes around vector widths and the parallel grain (31..129, 32,767 / 32,769, 10^6)."""
+    for n in (31, 32, 33, 63, 64, 65, 127, 128, 129, 32767, 32769, 1_000_000):
+        _check_size(device, dtype, n, np_rng)

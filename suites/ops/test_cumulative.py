@@ -474,3 +474,48 @@ def test_frexp_ldexp(device, dtype, np_rng):
     gi = torch.ldexp(torch.tensor([1, 3], device=device), torch.tensor([4, -1], device=device))
     assert_equal("torch.ldexp", gi.dtype, torch.get_default_dtype(), args="int inputs -> default float dtype")
     assert_equal("torch.ldexp", gi, np.array([16.0, 1.5]), args="int inputs")
+
+
+# ---------------------------------------------------------------- edge sizes
+
+def _check_scans(device, n, np_rng, dtype=torch.float32):
+    """cumsum (small integers: exact), cumprod, cummax/cummin, logcumsumexp, diff, trapezoid and
+    cumulative_trapezoid on one length-n gapped input, against NumPy/SciPy."""
+    ints = np_rng.integers(-8, 9, size=n)
+    x = _gapped(ints, dtype, device) if n else torch.empty(0, dtype=dtype, device=device)
+    X = _ref(x)
+    args = f"n={n}"
+    assert_equal("torch.cumsum", torch.cumsum(x, 0), np.cumsum(X), args=args)
+    assert_close("torch.cumprod", torch.cumprod(x[:40] / 8 + 1, 0), np.cumprod(X[:40] / 8 + 1), op="reduction", args=args)
+    if n:
+        for op, acc in (("cummax", np.maximum.accumulate), ("cummin", np.minimum.accumulate)):
+            v, i = getattr(torch, op)(x, 0)
+            assert_equal(f"torch.{op}", v, acc(X), args=args)
+            assert_equal(f"torch.{op}", X[_ref(i)], acc(X), args=args + ": indices")
+    assert_close("torch.logcumsumexp", torch.logcumsumexp(x, 0), np.logaddexp.accumulate(X) if n else X, op="reduction", args=args)
+    assert_close("torch.diff", torch.diff(x), np.diff(X), op="exact", args=args)
+    if n:
+        assert_close("torch.trapezoid", torch.trapezoid(x), np.trapezoid(X), op="reduction", args=args)
+        assert_close("torch.cumulative_trapezoid", torch.cumulative_trapezoid(x),
+                     scipy.integrate.cumulative_trapezoid(X), op="reduction", args=args)
+
+
+def test_edge_sizes(device, np_rng):
+    """Empty, single-element and short inputs (0, 1, 2, 3, 17) through the scans and differences, and cdist
+    with zero rows; catches scans that read past the end, a trapezoid of one point not 0, cdist failing on
+    empty sets."""
+    for n in (0, 1, 2, 3, 17):
+        _check_scans(device, n, np_rng)
+    a = torch.empty(0, 3, device=device)
+    b = torch.randn(4, 3, device=device)
+    assert_equal("torch.cdist", tuple(torch.cdist(a, b).shape), (0, 4), args="0 rows")
+    assert_equal("torch.cdist", tuple(torch.cdist(b, a).shape), (4, 0), args="0 columns")
+
+
+@pytest.mark.slow
+@pytest.mark.dtypes(torch.float32, torch.float64)
+def test_size_sweep(device, dtype, np_rng):
+    """The scans at the sizes where kernels switch strategy (vector tails 31..65, the 32,768 grain,
+    2^16 + 1, 10^6): catches carries lost at chunk borders and tail handling."""
+    for n in (31, 32, 33, 63, 64, 65, 1023, 1025, 32767, 32769, 65537, 1_000_000):
+        _check_scans(device, n, np_rng, dtype)

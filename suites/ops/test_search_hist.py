@@ -302,7 +302,8 @@ def _unique_consecutive_ref(X, axis=None):
     if n == 0:
         return np.moveaxis(Xm, 0, axis), np.zeros(0, np.int64), np.zeros(0, np.int64)
     change = np.ones(n, dtype=bool)
-    change[1:] = (Xm[1:] != Xm[:-1]).reshape(n - 1, -1).any(axis=1)
+    if n > 1:
+        change[1:] = (Xm[1:] != Xm[:-1]).reshape(n - 1, -1).any(axis=1)
     starts = np.flatnonzero(change)
     counts = np.diff(np.append(starts, n))
     inverse = np.cumsum(change) - 1
@@ -468,3 +469,49 @@ def test_sort_stable(device, dtype, np_rng):
         assert_equal("torch.sort", torch.sort(n, descending=True, stable=True).indices, np.array([1, 3, 0, 4, 2]),
                      args="descending: NaN first, in input order")
         assert_equal("torch.msort", torch.msort(n.view(5, 1)), np.sort(_ref(n)).reshape(5, 1), args="NaN last")
+
+
+# ---------------------------------------------------------------- edge sizes
+
+def _check_size(device, n, np_rng, dtype=torch.float32):
+    """searchsorted, bucketize, histc, bincount, unique_consecutive, topk, kthvalue, sort(stable) on one
+    random length-n input (ties included), each against NumPy."""
+    vals = np_rng.integers(-20, 21, size=n)
+    x = _gapped(vals, dtype, device) if n else torch.empty(0, dtype=dtype, device=device)
+    X = _ref(x)
+    seq = torch.from_numpy(np.sort(np_rng.integers(-20, 21, size=max(n // 3, 1)))).to(dtype).to(device)
+    S = _ref(seq)
+    args = f"n={n}"
+    assert_equal("torch.searchsorted", torch.searchsorted(seq, x, right=True), np.searchsorted(S, X, side="right"), args=args)
+    assert_equal("torch.bucketize", torch.bucketize(x, seq), np.searchsorted(S, X, side="left"), args=args)
+    exp_h, _ = np.histogram(X, bins=8, range=(-20, 20))
+    xf = x if x.is_floating_point() else x.float()  # histc has no integer CPU kernel
+    assert_close("torch.histc", torch.histc(xf, bins=8, min=-20, max=20), exp_h, op="exact", args=args)
+    xi = x.to(torch.int64) + 20
+    assert_equal("torch.bincount", torch.bincount(xi, minlength=3), np.bincount(_ref(xi), minlength=3), args=args)
+    assert_equal("torch.unique_consecutive", torch.unique_consecutive(x), _unique_consecutive_ref(X)[0], args=args)
+    if n:
+        k = max(1, n // 2)
+        v, i = torch.topk(x, k)
+        assert_equal("torch.topk", v, np.sort(X)[::-1][:k], args=args)
+        assert_equal("torch.topk", X[_ref(i)], np.sort(X)[::-1][:k], args=args + ": indices")
+        assert_equal("torch.kthvalue", torch.kthvalue(x, k).values.item(), float(np.sort(X)[k - 1]), args=args)
+    assert_equal("torch.sort", torch.sort(x, stable=True).indices, np.argsort(X, kind="stable"), args=args)
+
+
+def test_edge_sizes(device, np_rng):
+    """Empty, single-element and short inputs (0, 1, 2, 3, 17 elements: below every vector width) through
+    searchsorted, bucketize, histc, bincount, unique_consecutive, topk, kthvalue and stable sort; catches
+    kernels that read past the end or mishandle the scalar tail."""
+    for n in (0, 1, 2, 3, 17):
+        _check_size(device, n, np_rng)
+
+
+@pytest.mark.slow
+@pytest.mark.dtypes(torch.float32, torch.int32)
+def test_size_sweep(device, dtype, np_rng):
+    """The same checks at the sizes where kernels switch strategy: vector tails (31..33, 63..65), the
+    32,768-element parallel grain (32,767 / 32,769), 2^16 + 1 and 10^6 elements; catches off-by-one chunk
+    borders and large-input selection/sort paths (radix select, parallel sort)."""
+    for n in (31, 32, 33, 63, 64, 65, 1023, 1025, 32767, 32769, 65537, 1_000_000):
+        _check_size(device, n, np_rng, dtype)
