@@ -119,6 +119,64 @@ def test_vmap_randomness(device):
     assert_equal("torch.func.vmap", S2, S, args="'same' reproduces under the same global seed")
 
 
+def _vmap_ops(device, np_rng):
+    """(name, function of one sample, per-sample input shapes, extra unbatched args): ops whose batching
+    rules vmap must get right, each checked against a Python loop over the batch."""
+    W = torch.tensor(np_rng.standard_normal((4, 5)), device=device)
+    K = torch.tensor(np_rng.standard_normal((3, 2, 3, 3)), device=device)
+    idx = torch.tensor([2, 0, 3, 3], device=device)
+    return [
+        ("matmul", lambda x: x @ W, [(3, 4)]),
+        ("conv2d", lambda x: torch.nn.functional.conv2d(x[None], K, padding=1)[0], [(2, 6, 7)]),
+        ("softmax", lambda x: torch.softmax(x, -1), [(3, 5)]),
+        ("layer_norm", lambda x: torch.nn.functional.layer_norm(x, (5,)), [(3, 5)]),
+        ("cumsum", lambda x: torch.cumsum(x, 0), [(6, 2)]),
+        ("index_select", lambda x: torch.index_select(x, 0, idx), [(5, 3)]),
+        ("gather", lambda x, i: torch.gather(x, 1, i), [(3, 4), "idx"]),
+        ("sort", lambda x: torch.sort(x, -1).values, [(3, 7)]),
+        ("topk", lambda x: torch.topk(x, 2, -1).values, [(3, 7)]),
+        ("where", lambda x, y: torch.where(x > 0, x, y), [(4, 3), (4, 3)]),
+        ("einsum", lambda x, y: torch.einsum("ij,jk->ik", x, y), [(3, 4), (4, 2)]),
+        ("linalg_solve", lambda x, y: torch.linalg.solve(x + 4 * torch.eye(3, device=x.device, dtype=x.dtype), y),
+         [(3, 3), (3, 2)]),
+        ("max_pool2d", lambda x: torch.nn.functional.max_pool2d(x, 2), [(2, 6, 6)]),
+        ("pad", lambda x: torch.nn.functional.pad(x, (1, 2), mode="reflect"), [(2, 5)]),
+        ("stack_split", lambda x: torch.stack(torch.split(x, 2, 1), 0).sum(0), [(3, 6)]),
+        ("masked_fill", lambda x: x.masked_fill(x < 0, 0.5), [(4, 4)]),
+    ]
+
+
+def _check_vmap_ops(device, np_rng, names=None):
+    B = 5
+    for name, fn, shapes in _vmap_ops(device, np_rng):
+        if names is not None and name not in names:
+            continue
+        args = []
+        for sh in shapes:
+            if sh == "idx":
+                args.append(torch.tensor(np_rng.integers(0, 4, size=(B, 3, 2)), device=device))
+            else:
+                args.append(_gapped(np_rng.standard_normal((B,) + sh), device))
+        got = func.vmap(fn)(*args)
+        loop = torch.stack([fn(*(a[i] for a in args)) for i in range(B)])
+        assert_close("torch.func.vmap", got, _ref(loop), op="elementwise" if name not in ("linalg_solve",) else "linalg",
+                     args=f"{name} vs a loop over the batch")
+
+
+def test_vmap_ops(device, np_rng):
+    """vmap over a few ops with distinct batching rules (matmul, conv2d, softmax, gather with a batched index,
+    linalg.solve) equals a Python loop over the batch, on gapped inputs; catches a batching rule that moves
+    the batch dim into the op's dim (e.g. softmax over the batch) or broadcasts the index wrongly."""
+    _check_vmap_ops(device, np_rng, names={"matmul", "conv2d", "softmax", "gather", "linalg_solve"})
+
+
+@pytest.mark.slow
+def test_vmap_ops_full(device, np_rng):
+    """The whole vmap op table (16 ops incl. layer_norm, cumsum, index_select, sort/topk, where, einsum,
+    max_pool2d, reflect pad, split/stack, masked_fill) against a loop over the batch."""
+    _check_vmap_ops(device, np_rng)
+
+
 # ---------------------------------------------------------------- grad
 
 def test_grad(device, np_rng):

@@ -223,6 +223,50 @@ def test_interpolate_antialias(device, mode, np_rng):
         assert_close("F.interpolate", y, ref(out, (sf, sf)), op="nn", args=f"{mode}, antialias, scale_factor={sf}")
 
 
+def test_interpolate_edge_sizes(device, np_rng):
+    """A 1-pixel input upsampled (every tap clamps to it), outputs of size 1 (align_corners=True uses scale 0,
+    so the first pixel), an empty batch, in every interpolating mode; catches a division by (out - 1) = 0,
+    taps read outside a 1-pixel input, an empty batch crashing."""
+    for mode, nd in (("nearest", 2), ("nearest-exact", 2), ("linear", 1), ("bilinear", 2), ("bicubic", 2),
+                     ("trilinear", 3), ("area", 2)):
+        acs = (False, True) if mode in ("linear", "bilinear", "bicubic", "trilinear") else (None,)
+        for in_size, out_size in ((1, 4), (5, 1), (1, 1)):
+            X = np_rng.standard_normal((2, 2) + (in_size,) * nd)
+            x = torch.tensor(X, dtype=torch.float32, device=device)
+            for ac in acs:
+                kw = dict(size=(out_size,) * nd, mode=mode) if ac is None else dict(size=(out_size,) * nd, mode=mode, align_corners=ac)
+                assert_close("F.interpolate", F.interpolate(x, **kw), interpolate_ref(np64(x), mode, (out_size,) * nd, ac),
+                             op="nn", args=f"{kw}, input size {in_size}")
+        e = torch.empty((0, 2) + (4,) * nd, device=device)
+        assert_equal("F.interpolate", tuple(F.interpolate(e, size=(3,) * nd, mode=mode).shape), (0, 2) + (3,) * nd,
+                     args=f"{mode}, empty batch")
+
+
+@pytest.mark.slow
+@pytest.mark.dtypes(torch.float32, torch.bfloat16)
+@pytest.mark.parametrize("mode,nd", _INTERP_CASES, ids=[f"{m}-{n}d" for m, n in _INTERP_CASES])
+def test_interpolate_grid_full(device, dtype, mode, nd, np_rng):
+    """The interpolate grid on larger random inputs (about 40,000 elements), contiguous and channels_last
+    (channels_last_3d for 5-D), more scale factors (integer, fractional, below 1), in float32 and bfloat16;
+    catches layout- and dtype-specific kernels that the default grid does not reach."""
+    shape = {1: (4, 8, 1250), 2: (2, 4, 70, 72), 3: (1, 4, 20, 22, 23)}[nd]
+    x = torch.tensor(np_rng.standard_normal(shape), device=device).to(dtype)
+    X = np64(x)
+    fmt = {2: torch.channels_last, 3: torch.channels_last_3d}.get(nd)
+    layouts = [("contiguous", x)] + ([("channels_last", x.contiguous(memory_format=fmt))] if fmt else [])
+    acs = (False, True) if mode in ("linear", "bilinear", "bicubic", "trilinear") else (None,)
+    n_max = max(shape[2:]) * 3
+    atol = _coord_atol(X, n_max, 1.5 if mode == "bicubic" else 1.0) if dtype == torch.float32 else None
+    for sf in (2.0, 3.0, 1.37, 0.5, 0.71):
+        out = tuple(int(math.floor(X.shape[2 + k] * sf)) for k in range(nd))
+        for ac in acs:
+            ref = interpolate_ref(X, mode, out, ac, None if ac else (sf,) * nd)
+            kw = dict(scale_factor=sf, mode=mode) if ac is None else dict(scale_factor=sf, mode=mode, align_corners=ac)
+            for layout, xi in layouts:
+                assert_close("F.interpolate", F.interpolate(xi, **kw), ref, op="nn", atol=atol, check_dtype=dtype,
+                             args=f"{kw}, {layout}")
+
+
 def test_interpolate_errors(device):
     """Documented argument errors: align_corners with a non-interpolating mode, both or neither of size and
     scale_factor, antialias with nearest or a non-4-D input, a mode that does not fit the input's rank.
