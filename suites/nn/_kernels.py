@@ -102,8 +102,8 @@ def bound(dtype, n_terms: int, roundings: int = 0) -> tuple[float, float]:
     gamma = n * U32 / (1 - n * U32)
     if dtype == torch.float32:
         return 0.0, gamma + roundings * U32
-    if dtype == torch.bfloat16:
-        return UBF16, gamma + roundings * UBF16
+    if dtype == torch.bfloat16:  # (1 + u): the final rounding also scales the accumulated error
+        return UBF16, (1 + UBF16) * (gamma + roundings * UBF16)
     raise ValueError(f"no derived bound for {dtype}")
 
 
@@ -125,7 +125,7 @@ def assert_bounded(api: str, got: torch.Tensor, ref: np.ndarray, magnitude: np.n
     with np.errstate(over="ignore", invalid="ignore"):
         a_s, e_s = a / scale, ref / scale
     return assert_close(api, a_s, e_s, rtol=rtol, atol=atol,  # derived above (bound): K-aware, per element
-                        args=f"{args} [values / sum|terms|]")
+                        dtype=got.dtype, args=f"{args} [values / sum|terms|]")
 
 
 def grads(fn, inputs, grad_out):
