@@ -133,6 +133,14 @@ def _rule(d: dict, base: BenchRule) -> BenchRule:
 def from_dict(data: dict, source: str = "<policy>", base_dir: Path | None = None) -> Policy:
     """The policy a parsed TOML document describes; PolicyError (one line) when it breaks the schema."""
     schema.validate("policy", data, source=source, error=PolicyError)
+    try:
+        return _from_valid_dict(data, source, base_dir)
+    except (TypeError, ValueError, AttributeError) as exc:  # only without jsonschema (bare machines)
+        raise PolicyError(f"{source}: malformed policy ({type(exc).__name__}: {exc}); install jsonschema "
+                          "for a precise message") from None
+
+
+def _from_valid_dict(data: dict, source: str, base_dir: Path | None) -> Policy:
     p = Policy(source=source)
     g = data.get("gate", {})
     for key in ("fail_on_incomplete", "fail_on_improved", "persistent_failures", "vanished_or_skipped",

@@ -221,3 +221,18 @@ def test_golden_records_manifest():
     assert res.nodeids(EXPECTED) == ["suites/distributed/test_allreduce.py::test_allreduce_sum[cpu]"]
     assert [e.test for e in res.stale] == ["suites/nn/test_gone.py::*"]
     assert res.inactive == 1
+
+
+def test_policy_without_jsonschema(monkeypatch, tmp_path):
+    """Bare machines (a GPU runner with torch and pytest only) may lack jsonschema: the policy still loads,
+    an unknown top-level key is still an error, and a malformed value is one line, never a traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    assert policy.load(GOLDEN / "policy.toml").max_vanished_fraction == 0.2
+    for text, msg in (("[gatee]\nx = 1\n", "unknown key"), ("[sections]\nblocking = 3\n", "malformed policy")):
+        f = tmp_path / "p.toml"
+        f.write_text(text)
+        with pytest.raises(policy.PolicyError, match=msg) as info:
+            policy.load(f)
+        assert "\n" not in str(info.value)
