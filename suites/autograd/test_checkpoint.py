@@ -54,8 +54,8 @@ def _inputs(np_rng, device, dtype):
     return x, w, b, c
 
 
-@pytest.mark.smoke
-@pytest.mark.parametrize("use_reentrant", REENTRANT)
+@pytest.mark.parametrize("use_reentrant", [pytest.param(False, id="nonreentrant", marks=pytest.mark.smoke),
+                                           pytest.param(True, id="reentrant")])
 @pytest.mark.dtypes(torch.float32)
 def test_checkpoint_values_and_grads(device, dtype, use_reentrant, np_rng):
     """checkpoint(fn, x, w, b, c, scale) with two outputs: the outputs, and after backward the gradient of
