@@ -18,6 +18,7 @@ from harness.checks import assert_close, assert_equal, assert_raises, assert_tru
 from harness.checks import to_numpy as _ref  # float64/int copy of a tensor's values
 
 NAN, INF = float("nan"), float("inf")
+_np_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz to trapezoid
 BIG = 40_000  # past 32,768: the size where CPU kernels switch to chunked/parallel/vectorised paths
 
 
@@ -202,11 +203,11 @@ def test_trapezoid(device, np_rng):
              ("x 1-D", dict(x=xt), dict(x=xs), dict(x=xs)),
              ("x full", dict(x=xfull), dict(x=XF), dict(x=XF))]
     for name, tkw, nkw, skw in cases:
-        assert_close("torch.trapezoid", torch.trapezoid(y, **tkw), np.trapezoid(Y, axis=-1, **nkw), op="reduction", args=name)
+        assert_close("torch.trapezoid", torch.trapezoid(y, **tkw), _np_trapezoid(Y, axis=-1, **nkw), op="reduction", args=name)
         assert_close("torch.cumulative_trapezoid", torch.cumulative_trapezoid(y, **tkw),
                      scipy.integrate.cumulative_trapezoid(Y, axis=-1, **skw), op="reduction", args=name)
     for dim in (0, 1):
-        assert_close("torch.trapezoid", torch.trapezoid(y, dx=0.5, dim=dim), np.trapezoid(Y, dx=0.5, axis=dim),
+        assert_close("torch.trapezoid", torch.trapezoid(y, dx=0.5, dim=dim), _np_trapezoid(Y, dx=0.5, axis=dim),
                      op="reduction", args=f"dx=0.5, dim={dim}")
         assert_close("torch.cumulative_trapezoid", torch.cumulative_trapezoid(y, dx=0.5, dim=dim),
                      scipy.integrate.cumulative_trapezoid(Y, dx=0.5, axis=dim), op="reduction", args=f"dx=0.5, dim={dim}")
@@ -495,7 +496,7 @@ def _check_scans(device, n, np_rng, dtype=torch.float32):
     assert_close("torch.logcumsumexp", torch.logcumsumexp(x, 0), np.logaddexp.accumulate(X) if n else X, op="reduction", args=args)
     assert_close("torch.diff", torch.diff(x), np.diff(X), op="exact", args=args)
     if n:
-        assert_close("torch.trapezoid", torch.trapezoid(x), np.trapezoid(X), op="reduction", args=args)
+        assert_close("torch.trapezoid", torch.trapezoid(x), _np_trapezoid(X), op="reduction", args=args)
         assert_close("torch.cumulative_trapezoid", torch.cumulative_trapezoid(x),
                      scipy.integrate.cumulative_trapezoid(X), op="reduction", args=args)
 
