@@ -635,9 +635,8 @@ def test_embedding_options(device, np_rng):
         shrink = used & (norms > max_norm)
         exp_w[shrink] *= (max_norm / (norms[shrink] + 1e-7))[:, None]
         assert_true("F.embedding", shrink.any() and (~used).any(), "test data must renormalise some rows and skip others")
-        assert_close("F.embedding", w, exp_w, op="nn", dtype=torch.float32,  # renorm scale computed as max_norm/(norm+1e-7)
-                     args=f"max_norm={max_norm}, norm_type={norm_type}: weight renormalised in place")
-        assert_close("F.embedding", y, exp_w[idx_np], op="nn", dtype=torch.float32, args=f"max_norm, norm_type={norm_type}: output")
+        assert_close("F.embedding", w, exp_w, op="nn", args=f"max_norm={max_norm}, norm_type={norm_type}: weight renormalised in place")
+        assert_close("F.embedding", y, exp_w[idx_np], op="nn", args=f"max_norm, norm_type={norm_type}: output")
     w = torch.tensor(w0, device=device, requires_grad=True)
     F.embedding(idx, w, sparse=True).backward(upt)
     assert_true("F.embedding", w.grad.is_sparse, "sparse=True gave a dense gradient", args="sparse=True")
