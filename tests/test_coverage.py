@@ -121,10 +121,30 @@ def test_recorder_passes_higher_order_operators_through():
     """torch.cond under a plain TorchDispatchMode raises 'no rule registered for HigherOrderOperator'; the
     recorder opts into receiving HOPs and passes them through."""
     x = torch.arange(3.0)
+    lin = torch.nn.Linear(3, 3)  # a module inside a branch: the forward hook must not be a side effect dynamo rejects
     with Recorder() as rec:
-        y = torch.cond(x.sum() > 0, lambda a: a + 1, lambda a: a - 1, (x,))
-    assert torch.equal(y, x + 1)
+        y = torch.cond(x.sum() > 0, lambda a: lin(a) + 1, lambda a: a - 1, (x,))
+    with torch.no_grad():
+        assert torch.allclose(y, lin(x) + 1)
     assert "aten.gt.Scalar" in rec.usage().overloads
+
+
+def test_jit_trace_under_the_recorder_is_unchanged():
+    """torch.jit.trace reads sizes through the function mode as plain ints and would bake them in; the
+    recorder steps aside for trace (and torch.onnx/torch.export entry points), so a traced view keeps
+    the batch dimension symbolic, and the entry point is restored on exit."""
+    original = torch.jit.trace
+
+    def f(x):
+        return x.reshape(x.shape[0], -1) * 2
+
+    with Recorder() as rec:
+        traced = torch.jit.trace(f, torch.randn(2, 3, 4))
+        out = traced(torch.randn(5, 3, 4))
+        torch.neg(out)
+    assert torch.jit.trace is original
+    assert out.shape == (5, 12)
+    assert "torch.neg" in rec.usage().callables
 
 
 def test_compile_still_compiles_under_the_recorder():

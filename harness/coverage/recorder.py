@@ -5,9 +5,28 @@ Plain Python, no pytest import; torch is imported lazily.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
 from dataclasses import dataclass
 
 from harness.coverage.universe import Universe, callable_name, universe
+
+# Tracers and exporters that change meaning or fail when a Python mode or a global module hook is active
+# (torch.jit.trace bakes sizes read through a mode in as constants; torch.export/dynamo reject the
+# recorder's side effects inside torch.cond branches). While a recorder is active these attributes are
+# wrapped so that the recorder steps aside for the call (patched only in modules already imported).
+TRACE_ENTRY_POINTS = (("torch.jit", "trace"), ("torch.jit", "trace_module"), ("torch.onnx", "export"),
+                      ("torch.export", "export"))
+
+
+def _compiling() -> bool:
+    """True while dynamo traces (torch.compile, torch.export, torch.cond): record nothing then, so the traced
+    code has no side effect to reject (dynamo reads this as a constant)."""
+    import torch
+
+    fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(fn()) if fn is not None else False
 
 
 @dataclass(frozen=True)
@@ -35,10 +54,11 @@ def _function_mode_class():
             self._unhashable = unhashable
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            try:
-                self._sink.add(func)
-            except TypeError:
-                self._unhashable.append(callable_name(func))
+            if not _compiling():
+                try:
+                    self._sink.add(func)
+                except TypeError:
+                    self._unhashable.append(callable_name(func))
             return func(*args, **(kwargs or {}))
 
     return _FunctionRecorder
@@ -94,6 +114,9 @@ class Recorder:
         self._ops: set = set()
         self._classes: set = set()
         self._stack: list = []
+        self._modes: list = []
+        self._hook = None
+        self._patched: list = []
         self.reasons: dict[str, str] = {k: "not requested" for k, on in self._want.items() if not on}
         self._active = False
 
@@ -103,38 +126,92 @@ class Recorder:
         self._active = True
         try:
             if self._want["nn_modules"]:
-                from torch.nn.modules import module as _module
-
-                classes = self._classes
-
-                def _pre_hook(mod, args):
-                    classes.add(type(mod))
-
-                self._stack.append(_module.register_module_forward_pre_hook(_pre_hook))
+                self._add_hook()
             if self._want["callables"]:
-                mode = _function_mode_class()(self._funcs, self._unhashable)
-                mode.__enter__()
-                self._stack.append(mode)
+                self._modes.append(_function_mode_class()(self._funcs, self._unhashable))
             if self._want["overloads"]:
                 cls = _dispatch_mode_class()
                 if isinstance(cls, str):
                     self.reasons["overloads"] = cls
                 else:
-                    mode = cls(self._ops)
-                    mode.__enter__()
-                    self._stack.append(mode)
+                    self._modes.append(cls(self._ops))
+            for mode in self._modes:
+                mode.__enter__()
+                self._stack.append(mode)
+            self._patch_entry_points()
         except BaseException:
             self._unwind(None, None, None)
             raise
         return self
 
+    def _add_hook(self) -> None:
+        from torch.nn.modules import module as _module
+
+        classes = self._classes
+
+        def _pre_hook(mod, args):
+            if not _compiling():
+                classes.add(type(mod))
+
+        self._hook = _module.register_module_forward_pre_hook(_pre_hook)
+
+    def _patch_entry_points(self) -> None:
+        for modname, attr in TRACE_ENTRY_POINTS:
+            mod = sys.modules.get(modname)
+            orig = getattr(mod, attr, None) if mod is not None else None
+            if orig is None:
+                continue
+            setattr(mod, attr, self._stepping_aside(orig))
+            self._patched.append((mod, attr, orig))
+
+    def _stepping_aside(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self._suspended():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    @contextlib.contextmanager
+    def _suspended(self):
+        """Take the recorder's modes and hook off for a block, when its modes are the innermost ones (a mode
+        the test pushed after entering the recorder cannot be stepped over: then nothing changes)."""
+        import torch.overrides
+        from torch.utils import _python_dispatch
+
+        top_function = getattr(torch.overrides, "_get_current_function_mode", lambda: None)
+        top_dispatch = getattr(_python_dispatch, "_get_current_dispatch_mode", lambda: None)
+        on_top = True
+        for mode in self._stack:
+            on_top &= (top_function() if hasattr(mode, "__torch_function__") else top_dispatch()) is mode
+        if not on_top:
+            yield
+            return
+        modes = list(self._stack)
+        for mode in reversed(modes):
+            mode.__exit__(None, None, None)
+        self._stack.clear()
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook.remove()
+        try:
+            yield
+        finally:
+            if hook is not None:
+                self._add_hook()
+            for mode in modes:
+                mode.__enter__()
+                self._stack.append(mode)
+
     def _unwind(self, et, ev, tb) -> None:
+        for mod, attr, orig in reversed(self._patched):
+            setattr(mod, attr, orig)
+        self._patched.clear()
         while self._stack:
-            item = self._stack.pop()
-            if hasattr(item, "__exit__"):
-                item.__exit__(et, ev, tb)
-            else:
-                item.remove()
+            self._stack.pop().__exit__(et, ev, tb)
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         self._active = False
 
     def __exit__(self, et, ev, tb) -> bool:
