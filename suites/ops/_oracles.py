@@ -9,8 +9,6 @@ The unused elements of a buffer are NaN, so a kernel that reads them poisons its
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -66,8 +64,6 @@ def describe(t: torch.Tensor) -> str:
     return f"stride={tuple(t.stride())}, offset={t.storage_offset()}"
 
 
-def random_real(np_rng, shape, low=-1.0, high=1.0) -> np.ndarray:
-    return np_rng.uniform(low, high, size=shape)
 
 
 def random_array(np_rng, shape, dtype: torch.dtype, low=-1.0, high=1.0) -> np.ndarray:
@@ -138,17 +134,8 @@ def ulp_rtol(dtype: torch.dtype, ulps: float) -> float:
     return ulps * 2.0 * unit_roundoff(dtype)
 
 
-def six_sigma_mean(samples: np.ndarray, mean: float, std: float, what: str, api: str, check) -> None:
-    """The sample mean of n iid draws lies within 6 standard errors (std/sqrt(n)) of ``mean``."""
-    n = samples.size
-    se = std / math.sqrt(n)
-    check(api, float(np.mean(samples)), mean, atol=6.0 * se, rtol=0.0, args=f"{what}: sample mean of {n} draws, 6 sigma")
 
 
-def moments_se(n: int, var: float, mu4: float) -> float:
-    """Standard error of the (unbiased) sample variance of n draws: sqrt((mu4 - var^2) / n) to first
-    order, with mu4 the fourth central moment."""
-    return math.sqrt(max(mu4 - var * var, 0.0) / n)
 
 
 

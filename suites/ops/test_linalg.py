@@ -210,7 +210,6 @@ def _hermitian(np_rng, n, batch, cplx):
     return (q * lam[..., None, :]) @ _h(q)
 
 
-@pytest.mark.smoke
 @pytest.mark.dtypes(DTYPES)
 def test_eigh(device, dtype, np_rng, tier):
     """eigh/eigvalsh with UPLO='L' and 'U' (the other triangle filled with junk that must be ignored):
@@ -722,8 +721,9 @@ def test_matrix_norm(device, dtype, np_rng):
 @pytest.mark.dtypes(DTYPES)
 def test_norm(device, dtype, np_rng):
     """linalg.norm dispatch: ord=None flattens to the vector 2-norm (any ndim, dim=None), a 2-D input with
-    ord set is a matrix norm, dim=int is a vector norm, dim=2-tuple a matrix norm; keepdim; catches a
-    norm that treats a 2-D ord=1 as the vector 1-norm or ignores dim."""
+    ord set is a matrix norm, dim=int is a vector norm, dim=2-tuple a matrix norm; keepdim; dtype=float64
+    accumulates in float64; catches a norm that treats a 2-D ord=1 as the vector 1-norm, ignores dim, or
+    casts only the result for dtype=."""
     x = place(random_array(np_rng, (3, 4, 5), dtype, -2, 2), dtype, device, "offset")
     X = to_numpy(x)
     assert_close("torch.linalg.norm", torch.linalg.norm(x), np.sqrt(np.sum(np.abs(X) ** 2)), op="reduction",
@@ -743,6 +743,11 @@ def test_norm(device, dtype, np_rng):
         assert_close("torch.linalg.norm", torch.linalg.norm(x, ord=ordv, dim=(0, 2)), exp, op="linalg",
                      args=f"dim=(0, 2), ord={ordv}")
     assert_raises("torch.linalg.norm", RuntimeError, torch.linalg.norm, x, ord=2, args="ord=2 on a 3-D input, dim=None")
+    if dtype == torch.float32:
+        big = place(random_array(np_rng, (40_000,), dtype), dtype, device, "gapped")
+        got = torch.linalg.norm(big, dtype=torch.float64)
+        assert_close("torch.linalg.norm", got, np.sqrt(np.sum(to_numpy(big) ** 2)), op="reduction", dtype=torch.float64,
+                     check_dtype=torch.float64, args="dtype=float64 computes in float64 (40000 elements)")
 
 
 # ----------------------------------------------------------------------------------------- rank / pinv / exp
@@ -980,3 +985,43 @@ def test_linalg_misc(device, dtype, np_rng):
                  atol=normwise_atol(dtype, ref, 3.0), args=f"hermitian={herm}")
     info = torch.linalg.ldl_factor_ex(S, hermitian=herm).info
     assert_equal("torch.linalg.ldl_factor_ex", int(info), 0, args="info")
+
+
+@pytest.mark.slow
+@pytest.mark.dtypes(torch.float32, torch.float64)
+def test_linalg_large(device, dtype, np_rng):
+    """n in (257, 513), gapped: solve against numpy, eigh ascending/orthonormal/eigen-equation, svd descending
+    and orthonormal with U S Vh = A, qr and cholesky reconstructions; catches blocked-algorithm paths that
+    only large sizes reach (LAPACK panel widths, multithreaded updates)."""
+    for n in (257, 513):
+        A = place(well_conditioned(np_rng, n, (), False, KAPPA), dtype, device, "gapped")
+        Ar = to_numpy(A)
+        args = f"n={n}, {describe(A)}"
+        B = place(random_array(np_rng, (n, 4), dtype), dtype, device, "offset")
+        ref = np.linalg.solve(Ar, to_numpy(B))
+        assert_close("torch.linalg.solve", torch.linalg.solve(A, B), ref, op="linalg",
+                     atol=normwise_atol(dtype, ref, KAPPA * 4), args=args)
+        H = place(hermitian_pd(np_rng, n, (), False, KAPPA), dtype, device, "gapped")
+        Hr = to_numpy(H)
+        Hr = (Hr + Hr.T) / 2
+        w, V = torch.linalg.eigh(H)
+        W, Vr = to_numpy(w), to_numpy(V)
+        assert_true("torch.linalg.eigh", np.all(np.diff(W) >= 0), "eigenvalues not ascending", args=args)
+        assert_close("torch.linalg.eigh", w, np.linalg.eigvalsh(Hr), rtol=0.0, atol=linalg_rtol(dtype) * KAPPA * 4, args=args)
+        _orthonormal_columns("torch.linalg.eigh", V, dtype, args)
+        assert_close("torch.linalg.eigh", Hr @ Vr, Vr * W, dtype=dtype, rtol=0.0, atol=linalg_rtol(dtype) * KAPPA * 4,
+                     op="linalg", args=args + ", A V = V diag(w)")
+        U, S, Vh = torch.linalg.svd(A)
+        Sr = to_numpy(S)
+        assert_true("torch.linalg.svd", np.all(np.diff(Sr) <= 0) and np.all(Sr >= 0), "not descending/non-negative", args=args)
+        _orthonormal_columns("torch.linalg.svd", U, dtype, args + ", U")
+        _orthonormal_columns("torch.linalg.svd", Vh.mT, dtype, args + ", V")
+        assert_close("torch.linalg.svd", (to_numpy(U) * Sr) @ to_numpy(Vh), Ar, dtype=dtype, rtol=0.0,
+                     atol=normwise_atol(dtype, Ar, 4.0), op="linalg", args=args + ", U S Vh = A")
+        Q, R = torch.linalg.qr(A)
+        _orthonormal_columns("torch.linalg.qr", Q, dtype, args)
+        assert_close("torch.linalg.qr", to_numpy(Q) @ to_numpy(R), Ar, dtype=dtype, rtol=0.0,
+                     atol=normwise_atol(dtype, Ar, 4.0), op="linalg", args=args + ", Q R = A")
+        L = to_numpy(torch.linalg.cholesky(H))
+        assert_close("torch.linalg.cholesky", L @ L.T, Hr, dtype=dtype, rtol=0.0, atol=normwise_atol(dtype, Hr, 4.0),
+                     op="linalg", args=args + ", L L^T = A")
