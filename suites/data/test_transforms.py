@@ -14,11 +14,26 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @pytest.fixture(scope="module")
 def transforms():
+    """torchvision.transforms. Skipped when torchvision is not installed or its metadata pins another torch
+    (a pairing it does not claim); installed for this torch, it must import: an import error (a binary
+    mismatch) fails the tests instead of hiding behind a skip."""
+    import importlib.metadata
+    import importlib.util
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed")
     try:
-        import torchvision  # noqa: F401 - importing it is the check
-        from torchvision import transforms as T
-    except Exception as exc:  # ImportError, or a RuntimeError from a torchvision built for another torch
-        pytest.skip(f"torchvision is not importable beside torch {torch.__version__}: {type(exc).__name__}: {str(exc)[:160]}")
+        pins = [Requirement(r).specifier for r in importlib.metadata.requires("torchvision") or []
+                if Requirement(r).name == "torch"]
+    except importlib.metadata.PackageNotFoundError:
+        pins = []
+    if pins and pins[0] and not pins[0].contains(Version(torch.__version__), prereleases=True):
+        pytest.skip(f"the installed torchvision requires torch{pins[0]}; the running torch is {torch.__version__}")
+    from torchvision import transforms as T
+
     return T
 
 

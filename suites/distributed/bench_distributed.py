@@ -5,7 +5,9 @@ world size, started on first use by a Benchmark's setup, closed at exit), so the
 is one round trip to already-running ranks: the parent sends "do one step", every rank does it
 and answers. That round trip (~0.1-1 ms of queue traffic) is included in the pytest-benchmark
 figures; :func:`measure_scaling` and :func:`measure_allreduce_busbw` time inside the ranks
-instead (max over ranks of the per-rank wall time) and are what ``test_scaling.py`` prints.
+instead (max over ranks of the per-rank wall time), for a figure without the queue round trip.
+``test_scaling.py`` checks that the benchmarked step and all_reduce compute the right result (no
+timing in tests).
 
 Figures: DDP weak scaling keeps the per-rank batch fixed: samples/s per rank, and efficiency =
 rate_N / (N x rate_1) computed on per-rank rates, i.e. time_1 / time_N. all_reduce bus bandwidth
@@ -20,6 +22,7 @@ from harness.bench import Benchmark
 
 PER_RANK_BATCH = 64
 D_IN, D_HID, D_OUT = 256, 512, 10
+LR = 0.01
 _WORLDS: dict = {}
 _RANK_STATE: dict = {}  # lives in each rank process
 
@@ -43,17 +46,44 @@ def _close_worlds():
 # -- per-rank bodies ----------------------------------------------------------------------------
 def _rank_prepare_ddp(ctx):
     import torch
-    from torch import nn
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(D_IN, D_HID), nn.ReLU(), nn.Linear(D_HID, D_HID), nn.ReLU(), nn.Linear(D_HID, D_OUT))
+    model = _mlp()
     ddp = DDP(model)
-    opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
-    x = torch.randn(PER_RANK_BATCH, D_IN)
-    y = torch.randint(0, D_OUT, (PER_RANK_BATCH,))
+    opt = torch.optim.SGD(ddp.parameters(), lr=LR)
+    x, y = rank_batch(ctx.rank)
     _RANK_STATE["ddp"] = (ddp, opt, x, y)
     return True
+
+
+def _mlp():
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(D_IN, D_HID), nn.ReLU(), nn.Linear(D_HID, D_HID), nn.ReLU(), nn.Linear(D_HID, D_OUT))
+
+
+def rank_batch(rank: int):
+    """Rank ``rank``'s fixed batch (its own data, so that DDP's gradient averaging has work to do)."""
+    import torch
+
+    g = torch.Generator().manual_seed(1000 + rank)
+    return torch.randn(PER_RANK_BATCH, D_IN, generator=g), torch.randint(0, D_OUT, (PER_RANK_BATCH,), generator=g)
+
+
+def initial_model():
+    """The module every rank wraps (built after torch.manual_seed(0)), without touching the caller's RNG."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _mlp()
+
+
+def _rank_params(ctx):
+    """This rank's DDP module parameters, as NumPy arrays by name."""
+    ddp = _RANK_STATE["ddp"][0]
+    return {k: v.detach().numpy().copy() for k, v in ddp.module.state_dict().items()}
 
 
 def _rank_ddp_steps(ctx, steps: int = 1):
@@ -73,6 +103,24 @@ def _rank_prepare_allreduce(ctx, nbytes: int):
 
     _RANK_STATE["buf"] = torch.ones(max(1, nbytes // 4), dtype=torch.float32)
     return True
+
+
+def rank_payload(rank: int, nbytes: int):
+    """Rank-dependent integers (< 1021) as float32: their sum over ranks is exact in float32."""
+    import numpy as np
+
+    i = np.arange(max(1, nbytes // 4), dtype=np.int64)
+    return ((i * 7 + 13 * (rank + 1)) % 1021).astype(np.float32)
+
+
+def _rank_allreduce_values(ctx, nbytes: int):
+    """all_reduce(SUM) of this rank's :func:`rank_payload`; returns the result."""
+    import torch
+    import torch.distributed as dist
+
+    buf = torch.from_numpy(rank_payload(ctx.rank, nbytes))
+    dist.all_reduce(buf)
+    return buf.numpy().copy()
 
 
 def _rank_allreduce(ctx, iters: int = 1):

@@ -3,8 +3,9 @@
 Every check runs in the real ranks of one shared process group (``gloo`` on CPU, world size 2;
 ``nccl`` with >= 2 GPUs) started once by :mod:`suites.distributed._launch`; each rank returns what
 it observed and the parent test compares it with a NumPy float64 oracle built from the same
-deterministic per-rank inputs (:mod:`suites.distributed._inputs`). Operations a backend does not
-implement are skipped with the backend's own message as the reason.
+deterministic per-rank inputs (:mod:`suites.distributed._inputs`). Operations the running torch
+documents as missing from a backend (gloo's AVG and list reduce_scatter before 2.8, NCCL's bitwise
+reductions) are skipped with that reason before they are tried; an error from anything else fails.
 """
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
 """§ 9.4 Ecosystem: companion libraries (torchvision, torchaudio, torchtext, torchrl). Each is optional:
-when it imports, a smoke check of one documented behaviour against an independent oracle; when it does
-not, the test is skipped with the import error as its reason.
+not installed, or installed with metadata that pins another torch release, the test is skipped with
+that reason. Installed and claiming this torch, the companion must import and work: an import error
+there (the binary mismatch of a companion built against another torch) fails the test. Each test runs a
+smoke check of one documented behaviour against an independent oracle.
 
 Each test names the broken torch (or broken pairing of torch and companion) it would catch.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 
 import numpy as np
 import pytest
@@ -15,14 +19,32 @@ import torch
 from harness.checks import assert_close, assert_equal, assert_true
 
 
-def _import_or_skip(name: str, note: str = ""):
+def _torch_pin(dist: str):
+    """(companion version, the torch specifier its metadata requires) or (version, None) without one."""
+    from packaging.requirements import Requirement
+
+    for line in importlib.metadata.requires(dist) or []:
+        req = Requirement(line)
+        if req.name == "torch" and (req.marker is None or req.marker.evaluate({"extra": ""})):
+            return importlib.metadata.version(dist), req.specifier
+    return importlib.metadata.version(dist), None
+
+
+def _import_or_skip(name: str, dist: str | None = None):
+    """Import companion ``name``. Skips only on facts about the installation: not installed, or its
+    metadata pins a torch this is not (a pairing the companion does not claim). Otherwise the import
+    must succeed; its error (a binary mismatch) fails the test, which is what this module checks."""
+    from packaging.version import Version
+
+    if importlib.util.find_spec(name) is None:
+        pytest.skip(f"{name} is not installed")
     try:
-        return importlib.import_module(name)
-    except Exception as err:  # ImportError, or a binary mismatch raising RuntimeError/OSError at import
-        pytest.skip(f"{name} is not usable beside torch {torch.__version__}: {type(err).__name__}: {str(err)[:160]}{note}")
-
-
-_TV_NOTE = " (torchvision is known to fail to import beside this CPU-only torch build; install a matching torchvision to run this)"
+        version, pin = _torch_pin(dist or name)
+    except importlib.metadata.PackageNotFoundError:
+        version, pin = "?", None  # importable without distribution metadata (a source checkout): no pin
+    if pin is not None and pin and not pin.contains(Version(torch.__version__), prereleases=True):
+        pytest.skip(f"{name} {version} requires torch{pin}; the running torch is {torch.__version__}")
+    return importlib.import_module(name)
 
 
 @pytest.mark.smoke
@@ -30,7 +52,7 @@ def test_torchvision_hflip_and_nms(device):
     """torchvision.transforms.functional.hflip equals flipping the last dim (NumPy), and torchvision.ops.nms
     keeps the expected boxes on a hand-made case (IoU computed by hand); catches a torchvision built against
     another torch (its custom ops fail) or a broken flip."""
-    _import_or_skip("torchvision", _TV_NOTE)
+    _import_or_skip("torchvision")
     import torchvision.transforms.functional as TF
     from torchvision.ops import nms
 
@@ -61,10 +83,7 @@ def test_torchtext_vocab():
     """torchtext.vocab.build_vocab_from_iterator maps tokens to indices by frequency with specials first;
     catches a torchtext whose compiled extension does not load beside this torch."""
     _import_or_skip("torchtext")
-    try:
-        from torchtext.vocab import build_vocab_from_iterator
-    except Exception as err:
-        pytest.skip(f"torchtext.vocab not usable: {type(err).__name__}: {str(err)[:160]}")
+    from torchtext.vocab import build_vocab_from_iterator
     v = build_vocab_from_iterator([["b", "a", "a"], ["c", "a", "b"]], specials=["<unk>"])
     assert_equal("torchtext.vocab.Vocab", v.get_itos(), ["<unk>", "a", "b", "c"], args="frequency order, specials first")
     assert_equal("torchtext.vocab.Vocab", v(["c", "a"]), [3, 1])
@@ -73,11 +92,9 @@ def test_torchtext_vocab():
 def test_torchrl_tensordict_env_free():
     """torchrl imports and its TensorDict-based replay buffer stores and samples what it was given."""
     _import_or_skip("torchrl")
-    try:
-        from tensordict import TensorDict
-        from torchrl.data import LazyTensorStorage, ReplayBuffer
-    except Exception as err:
-        pytest.skip(f"torchrl.data / tensordict not usable: {type(err).__name__}: {str(err)[:160]}")
+    _import_or_skip("tensordict")
+    from tensordict import TensorDict
+    from torchrl.data import LazyTensorStorage, ReplayBuffer
     rb = ReplayBuffer(storage=LazyTensorStorage(10))
     rb.extend(TensorDict({"obs": torch.arange(6.0).reshape(3, 2)}, batch_size=[3]))
     assert_equal("torchrl.data.ReplayBuffer", len(rb), 3)

@@ -259,8 +259,65 @@ def test_median(device, dtype, np_rng):
         n = torch.tensor([1.0, NAN, 3.0, 2.0], dtype=dtype, device=device)
         assert_true("torch.median", math.isnan(torch.median(n).item()), "median does not propagate NaN")
         assert_equal("torch.nanmedian", torch.nanmedian(n).item(), 2.0, args="ignores NaN")
-        q = torch.quantile(_rand(np_rng, (11,), dtype, device).to(torch.float32), torch.tensor([0.0, 0.25, 0.5, 1.0], device=device))
-        assert_true("torch.quantile", q.shape == (4,), f"quantile shape {tuple(q.shape)}")
+
+
+QUANTILE_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
+# Dyadic q: q*(n-1) is exact in float32 too, so torch (ranks in the input dtype) and NumPy (float64) pick the
+# same order statistics, and the .5 ties (q=0.5 with n-1=3, 0.25 with 6, 0.75 with 6, 0.5 with 5) exercise
+# 'nearest' (half to even in both). 'linear' is continuous in q and also gets non-dyadic q.
+QUANTILE_Q = (0.0, 0.125, 0.25, 0.5, 0.625, 0.75, 1.0)
+
+
+@pytest.mark.parametrize("interpolation", QUANTILE_MODES)
+@pytest.mark.dtypes(dtypes.FLOAT_HIGH)
+def test_quantile(device, dtype, interpolation, np_rng):
+    """quantile/nanquantile equal numpy.quantile/nanquantile (same method names) for a scalar and a 1-D q,
+    over all elements and along each dim with keepdim (q's dim comes first); quantile propagates NaN, and
+    nanquantile skips it (an all-NaN slice gives NaN). Catches a wrong interpolation rule (a 'nearest' that
+    rounds half up, 'lower'/'higher' swapped, 'midpoint' as linear), q applied along the wrong dim,
+    keepdim ignored, NaN sorted as a value, and q outside [0, 1] accepted."""
+    x = _rand(np_rng, (4, 7, 6), dtype, device, noncontig=True)
+    x[1, :, 2] = x[1, 0, 2]  # a run of ties along dim 1
+    X = _ref(x)
+    qs = QUANTILE_Q + ((0.1, 0.7, 0.9) if interpolation == "linear" else ())
+    q = torch.tensor(qs, dtype=dtype, device=device)
+    Q = _ref(q)
+    kw = {"interpolation": interpolation}
+    # 'lower'/'higher'/'nearest' pick an element (exact); 'linear'/'midpoint' interpolate (a few roundings)
+    op = "exact" if interpolation in ("lower", "higher", "nearest") else "elementwise"
+    tag = f"interpolation={interpolation!r}"
+    for qv in (0.25, 0.5):
+        got = torch.quantile(x, qv, **kw)
+        assert_equal("torch.quantile", tuple(got.shape), (), args=f"q={qv}, {tag}: zero-dim")
+        assert_close("torch.quantile", got, np.quantile(X, qv, method=interpolation), op=op, check_dtype=dtype, args=f"q={qv}, {tag}")
+    assert_close("torch.quantile", torch.quantile(x, q, **kw), np.quantile(X, Q, method=interpolation), op=op,
+                 args=f"1-D q, all elements, {tag}")
+    for dim in (0, 1, -1):
+        for keepdim in (False, True):
+            assert_close("torch.quantile", torch.quantile(x, q, dim=dim, keepdim=keepdim, **kw),
+                         np.quantile(X, Q, axis=dim, keepdims=keepdim, method=interpolation), op=op,
+                         args=f"dim={dim}, keepdim={keepdim}, {tag}")
+    assert_close("Tensor.quantile", x.quantile(q, dim=1, **kw), np.quantile(X, Q, axis=1, method=interpolation), op=op,
+                 args=f"method form, dim=1, {tag}")
+    xn = x.clone()
+    xn[0, 3, 1] = NAN  # one NaN in slice (0, :, 1) along dim 1
+    xn[2, :, 4] = NAN  # an all-NaN slice along dim 1
+    XN = _ref(xn)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp_q = np.quantile(XN, Q, axis=1, method=interpolation)
+        exp_nq = np.nanquantile(XN, Q, axis=1, method=interpolation)
+    assert_close("torch.quantile", torch.quantile(xn, q, dim=1, **kw), exp_q, op=op, args=f"NaN propagates, {tag}")
+    assert_close("torch.nanquantile", torch.nanquantile(xn, q, dim=1, **kw), exp_nq, op=op, args=f"NaN skipped, {tag}")
+    assert_close("torch.nanquantile", torch.nanquantile(x, q, dim=1, **kw), np.quantile(X, Q, axis=1, method=interpolation),
+                 op=op, args=f"no NaN: same as quantile, {tag}")
+    assert_true("torch.quantile", math.isnan(torch.quantile(xn, 0.5, **kw).item()), "quantile over all elements ignored a NaN",
+                args=tag)
+    assert_raises("torch.quantile", RuntimeError, torch.quantile, x, 1.5, args="q > 1")
+    assert_raises("torch.quantile", RuntimeError, torch.quantile, x, torch.tensor([-0.1, 0.5], dtype=dtype, device=device),
+                  args="q < 0")
+    assert_raises("torch.quantile", RuntimeError, torch.quantile, x, q.reshape(1, -1), args="2-D q")
+    assert_raises("torch.quantile", RuntimeError, torch.quantile, x, 0.5, interpolation="bogus", args="unknown interpolation")
 
 
 @pytest.mark.dtypes(dtypes.FLOAT_HIGH + dtypes.FLOAT_LOW)
@@ -292,10 +349,17 @@ def test_softmax_log_softmax(device, dtype, dim, np_rng):
     assert_close("torch.softmax", torch.softmax(x, dim), sm, op="reduction", args=f"dim={dim}")
     assert_close("Tensor.softmax", x.softmax(dim), sm, op="reduction", args=f"dim={dim}")
     assert_close("torch.log_softmax", torch.log_softmax(x, dim), np.log(sm), op="reduction", args=f"dim={dim}")
-    out64 = torch.softmax(x, dim, dtype=torch.float64)
-    assert_equal("torch.softmax", out64.dtype, torch.float64, args="dtype=float64")
-    assert_close("torch.softmax", out64, sm, op="reduction", dtype=torch.float64 if dtype in dtypes.FLOAT_HIGH else dtype,
-                 args="dtype=float64 (computed after the cast)")
+    # dtype= casts the input first, so the result has the accuracy of the REQUESTED dtype (checked with its
+    # tolerance): a kernel that computes in the input dtype and casts the result misses by ~eps(input).
+    for want in (torch.float64, torch.float32):
+        if want == dtype:
+            continue
+        out = torch.softmax(x, dim, dtype=want)
+        assert_equal("torch.softmax", out.dtype, want, args=f"dtype={want}")
+        assert_close("torch.softmax", out, sm, op="reduction", args=f"dtype={want} (computed after the cast)")
+        lout = torch.log_softmax(x, dim, dtype=want)
+        assert_equal("torch.log_softmax", lout.dtype, want, args=f"dtype={want}")
+        assert_close("torch.log_softmax", lout, np.log(sm), op="reduction", args=f"dtype={want} (computed after the cast)")
     big = torch.tensor([[1000.0, 0.0, -1000.0]], dtype=dtype, device=device)
     assert_close("torch.softmax", torch.softmax(big, 1), np.array([[1.0, 0.0, 0.0]]), op="reduction", args="[1000, 0, -1000]")
 
@@ -481,13 +545,17 @@ def test_kthvalue_mode(device, dtype, np_rng):
 @pytest.mark.slow
 @pytest.mark.dtypes(dtypes.FLOATING)
 def test_sum_large(device, dtype, np_rng):
-    """sum/mean over 4M elements (multi-level tree reduction, vector tails) within the reduction budget;
-    values in [-1, 1) so the float16 sum (~1e3) stays finite, positive offset column sums check accumulation."""
+    """sum/mean over 4M elements (multi-level tree reduction, vector tails) within the K-aware reduction
+    allowance (harness.tolerances.for_reduction: ~sqrt(K) rounding units times sum|x|, plus the result's
+    rounding); values in [-1, 1) so the float16 sum (~1e3) stays finite. Catches a lost partial sum (one
+    chunk of the tree dropped or added twice) and accumulation in the input dtype."""
     x = _rand(np_rng, (2048, 2049), dtype, device, -1.0, 1.0)
     X = _ref(x)
-    assert_close("torch.sum", torch.sum(x), X.sum(), op="reduction", args="2048x2049")
-    assert_close("torch.mean", torch.mean(x, 0), X.mean(axis=0), op="reduction", args="dim=0")
-    assert_close("torch.sum", torch.sum(x.t(), 1), X.sum(axis=0), op="reduction", args="transposed, dim=1")
+    A = np.abs(X)
+    assert_close("torch.sum", torch.sum(x), X.sum(), op="reduction", k=X.size, scale=A.sum(), args="2048x2049")
+    assert_close("torch.mean", torch.mean(x, 0), X.mean(axis=0), op="reduction", k=2048, scale=A.mean(axis=0), args="dim=0")
+    assert_close("torch.sum", torch.sum(x.t(), 1), X.sum(axis=0), op="reduction", k=2048, scale=A.sum(axis=0),
+                 args="transposed, dim=1")
 
 
 @pytest.mark.dtypes(dtypes.FLOATING)
