@@ -69,15 +69,21 @@ def _config(table, name, nd):
     return cin, cout, k, kw, bias
 
 
-def _cases(table, fast):
+_SMOKE = (2, "asym", "channels_last")
+
+
+def _cases(table, fast, smoke=False):
     """(nd, config, layout) params over the whole cross product; those ``fast(nd, config, layout)``
-    accepts run at the default tier, the others at --tier full."""
+    accepts run at the default tier, the others at --tier full; with ``smoke``, 2-d asym
+    channels_last is also in the smoke tier."""
     out = []
     for nd in (1, 2, 3):
         for name in table:
             for layout in (LAYOUTS_1D if nd == 1 else LAYOUTS):
-                out.append(pytest.param(nd, name, layout, id=f"{nd}d-{name}-{layout}",
-                                        marks=() if fast(nd, name, layout) else pytest.mark.slow))
+                marks = [] if fast(nd, name, layout) else [pytest.mark.slow]
+                if smoke and (nd, name, layout) == _SMOKE:
+                    marks.append(pytest.mark.smoke)
+                out.append(pytest.param(nd, name, layout, id=f"{nd}d-{name}-{layout}", marks=marks))
     return out
 
 
@@ -152,9 +158,8 @@ def _check_forward(device, dtype, nd, table, name, layouts, transposed, n=N, spa
                         f"channels_last input gave output strides {y.stride()}", args=args)
 
 
-@pytest.mark.smoke
 @pytest.mark.dtypes(*DTYPES)
-@pytest.mark.parametrize("nd,config,layout", _cases(CONV, _fwd_fast))
+@pytest.mark.parametrize("nd,config,layout", _cases(CONV, _fwd_fast, smoke=True))
 def test_conv_forward(device, dtype, nd, config, layout):
     """Conv1d/2d/3d forward in float32/bfloat16 on every layout. Catches a kernel that ignores
     dilation/stride/padding/groups on one layout only (channels_last, strided input), reads the gaps
