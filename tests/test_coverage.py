@@ -317,6 +317,24 @@ def test_diff_new_lost_gained_removed():
     assert only["untested"] == ["torch.b", "torch.e"] and "lost" not in only
 
 
+def test_merge_equals_one_ledger_of_all_tests():
+    """Shards or xdist workers merged give the figures of one run over all their tests."""
+    usages = [(Usage(frozenset({"torch.a", "torch.empty"}), frozenset({"aten.a.default"})), 2, "nn"),
+              (Usage(frozenset({"torch.b"})), 0, "nn"),
+              (Usage(frozenset({"torch.c"}), nn_modules=frozenset({"torch.nn.Y"})), 1, "ops")]
+    whole, parts = Ledger(_tiny_universe()), [Ledger(_tiny_universe()) for _ in usages]
+    for (u, n, sec), part in zip(usages, parts):
+        whole.add(u, checks=n, section=sec)
+        part.add(u, checks=n, section=sec)
+    assert coverage.merge([p.as_dict() for p in parts]) == whole.as_dict()
+    other = _tiny_universe()
+    object.__setattr__(other, "torch_version", "0.1")
+    with pytest.raises(ValueError, match="different torch builds"):
+        coverage.merge([whole.as_dict(), Ledger(other).as_dict()])
+    with pytest.raises(ValueError, match="no names"):
+        coverage.merge([whole.as_dict(section_names=False)])
+
+
 # ------------------------------------------------------------------ core and script
 def test_core_does_not_import_pytest():
     code = "import sys, harness.coverage as c; c.universe(); assert 'pytest' not in sys.modules, 'pytest imported'"

@@ -33,9 +33,9 @@ TorchScript modules' forward (no Python hooks); a module's ``forward`` called di
 """
 from __future__ import annotations
 
-from harness.coverage.ledger import FORMAT_VERSION, RULE, Ledger, diff, section_of, summary_lines
+from harness.coverage.ledger import FORMAT_VERSION, RULE, Ledger, diff, merge, section_of, summary_lines
 from harness.coverage.recorder import Recorder, Usage
 from harness.coverage.universe import KINDS, Universe, callable_name, normalize_op_name, universe
 
 __all__ = ["FORMAT_VERSION", "KINDS", "RULE", "Ledger", "Recorder", "Universe", "Usage", "callable_name", "diff",
-           "normalize_op_name", "section_of", "summary_lines", "universe"]
+           "merge", "normalize_op_name", "section_of", "summary_lines", "universe"]

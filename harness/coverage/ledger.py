@@ -146,3 +146,45 @@ def diff(baseline: dict | None, candidate: dict) -> dict:
             entry["removed"] = sorted(b_all - c_all)
         out["kinds"][k] = entry
     return out
+
+
+def merge(covs: list[dict]) -> dict:
+    """One ``"coverage"`` dict from several runs of the same torch build (shards, pytest-xdist workers):
+    exercised sets are unions, test counts add up, figures are recomputed. Needs the per-section names
+    (``as_dict(section_names=True)``, the default); raises ValueError for different torch builds."""
+    if not covs:
+        raise ValueError("no coverage to merge")
+    builds = sorted({c["torch"] for c in covs})
+    if len(builds) > 1:
+        raise ValueError(f"coverage of different torch builds cannot be merged: {', '.join(builds)}")
+    kinds = {}
+    for k in KINDS:
+        ents = [c["kinds"][k] for c in covs]
+        covered = set().union(*(e["covered_names"] for e in ents))
+        names = covered | set().union(*(e["uncovered"] for e in ents))
+        entry = {"total": len(names), "covered": len(covered), "percent": _pct(len(covered), len(names)),
+                 "covered_names": sorted(covered), "uncovered": sorted(names - covered),
+                 "touched_without_check": sorted(set().union(*(e["touched_without_check"] for e in ents)) - covered),
+                 "outside_universe": sorted(set().union(*(e["outside_universe"] for e in ents)))}
+        for extra in ("not_measured", "source", "excluded"):
+            found = [e[extra] for e in ents if extra in e]
+            if found:
+                entry[extra] = found[0]
+        kinds[k] = entry
+    sections: dict = {}
+    for c in covs:
+        for sec, s in c["sections"].items():
+            acc = sections.setdefault(sec, {"tests": 0, "tests_with_checks": 0, **{k: set() for k in KINDS}})
+            acc["tests"] += s["tests"]
+            acc["tests_with_checks"] += s["tests_with_checks"]
+            for k in KINDS:
+                if "names" not in s[k]:
+                    raise ValueError(f"section {sec!r} has no names to merge (write it with section_names=True)")
+                acc[k] |= set(s[k]["names"])
+    for sec, acc in sections.items():
+        for k in KINDS:
+            got = sorted(acc[k])
+            acc[k] = {"covered": len(got), "percent": _pct(len(got), kinds[k]["total"]), "names": got}
+    return {"version": FORMAT_VERSION, "torch": builds[0], "rule": RULE,
+            "totals": {k: {x: kinds[k][x] for x in ("covered", "total", "percent")} for k in KINDS},
+            "kinds": kinds, "sections": dict(sorted(sections.items()))}
