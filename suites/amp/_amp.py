@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from packaging.version import Version
 
 DEFAULT_LOW = {"cpu": torch.bfloat16, "cuda": torch.float16}
 
@@ -25,10 +26,12 @@ def require_autocast(device: str):
 
 
 def is_enabled(device: str) -> bool:
-    try:
+    """torch.is_autocast_enabled(device) (the device argument exists from torch 2.4 on; older builds have
+    is_autocast_cpu_enabled() and a CUDA-only is_autocast_enabled()). Chosen by version, so an error
+    from the documented form is a failure rather than a silent switch to the old API."""
+    if Version(torch.__version__).release >= (2, 4):
         return torch.is_autocast_enabled(device)
-    except TypeError:  # torch < 2.4: no device argument
-        return torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
+    return torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
 
 
 def grad_scaler(device: str, **kw):
