@@ -2,7 +2,8 @@
 
 :func:`merge` refuses records whose fingerprints are not comparable (other torch build, CPU model,
 GPUs, Python) unless told otherwise, keeps the more severe outcome of a test that two records hold,
-and gives the merged record one expectation manifest.
+gives the merged record one expectation manifest, and keeps each benchmark case once (with the
+instruction counts and counters another record holds for it; the ceilings probed per device).
 """
 from __future__ import annotations
 
@@ -50,15 +51,35 @@ def merge(records: list[dict], *, allow_mixed: bool = False, sources: list[str] 
                 exp = t.get("expectation")
                 tests[t["nodeid"]] = dict(t, expectation=dict(exp, id=ids[exp["id"]])) if exp and ids else t
     out["tests"] = list(tests.values())
-    out["benchmarks"] = [b for r in records for b in r["benchmarks"]]
+    out["benchmarks"] = _merge_benchmarks(records)
     ceilings: dict = {}
     for r in records:
         ceilings.update(r.get("ceilings") or {})
     out["ceilings"] = ceilings
+    probes = {d: p for r in records for d, p in ((r.get("bench") or {}).get("probes") or {}).items()}
+    if probes:
+        out["bench"] = dict(out.get("bench") or {}, probes=probes)
     mixed = mixed_keys([r.get("fingerprint") or {} for r in records])
     if mixed:
         out["fingerprint"] = dict(out.get("fingerprint") or {}, mixed=mixed)
     return out
+
+
+def _merge_benchmarks(records: list[dict]) -> list[dict]:
+    """Every benchmark entry once. Shards hold disjoint cases; where two records hold the same case (a
+    wall-time run and a separate instruction-lane run of it), the entry with samples is kept and takes
+    the other's ``instructions`` and ``counters`` when it has none (schema version 2 fields)."""
+    out: dict[str, dict] = {}
+    for r in records:
+        for b in r["benchmarks"]:
+            prev = out.get(b["name"])
+            if prev is None:
+                out[b["name"]] = b
+                continue
+            keep, other = (prev, b) if prev.get("samples") or not b.get("samples") else (b, prev)
+            out[b["name"]] = dict(keep, **{k: other[k] for k in ("instructions", "counters")
+                                           if other.get(k) and not keep.get(k)})
+    return list(out.values())
 
 
 def _merge_manifests(records: list[dict], out: dict) -> list[dict | None]:

@@ -11,6 +11,13 @@
   a file can be wrong (missing, unreadable, not JSON, foreign, unknown schema version, invalid) into one
   :class:`~harness.errors.RecordError` with a one-line message. Records of an older supported schema
   version are upgraded on load (:data:`UPGRADES`), so every layer sees the current one.
+* Benchmark vocabulary: :data:`BENCH_SIGNALS` (what decided a benchmark's verdict: the instruction
+  count or the wall time) and :data:`COUNTERS` (the exact per-call counters), each with its title, for
+  every renderer.
+
+Schema version 2 (issue 15) adds optional benchmark fields: ``rounds`` (interleaved rounds and the
+ceilings probed beside them), ``counters`` and ``instructions``, and ``bench.rounds``/``probes``/
+``instructions``. A version-1 record is valid version 2 once its version says so (:func:`_v1_to_v2`).
 
 Combining records (shards, machines) is :mod:`harness.merge`.
 """
@@ -29,9 +36,16 @@ from typing import Callable, NamedTuple
 from harness import schema as _schema
 from harness.errors import RecordError
 
-SCHEMA_VERSION = 1
-# schema_version N -> a function upgrading an N document to N + 1 (none yet: version 1 is the first)
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(data: dict) -> dict:
+    """Version 2 only adds optional fields: a version-1 record is a version-2 record without them."""
+    return dict(data, schema_version=2)
+
+
+# schema_version N -> a function upgrading an N document to N + 1
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 KIND = "torchconform.run-record"
 RECORD_FILENAME = "record.json"
 
@@ -72,6 +86,36 @@ CHANGE_KINDS = (
     ChangeKind("expected_skipped", "Manifest entries whose test was skipped", "expected, skipped", False),
 )
 CHANGE_ORDER = tuple(k.key for k in CHANGE_KINDS)
+
+
+class SignalKind(NamedTuple):
+    key: str
+    title: str   # a column or heading
+    note: str    # what the signal can and cannot see, for the reports
+
+
+#: What decided a benchmark's verdict, in order of precedence (harness.bench.significance).
+BENCH_SIGNALS = (
+    SignalKind("instructions", "instructions", "instructions executed per call (callgrind, one thread): exact and "
+           "load-independent; blind to memory-bound slowdowns, threading and clock frequency"),
+    SignalKind("wall", "wall time", "seconds per call; between-run noise decides whether it may gate (advisory "
+           "where its minimum detectable effect is above the threshold or there is no between-run evidence)"),
+)
+
+
+class CounterKind(NamedTuple):
+    key: str
+    title: str
+    unit: str
+
+
+#: Exact per-call counters recorded beside the samples (a change is reported exactly, no statistics).
+COUNTERS = (
+    CounterKind("dispatcher_calls", "dispatcher calls", "aten ops"),
+    CounterKind("bytes_allocated", "bytes allocated", "B"),
+    CounterKind("allocations", "allocations", ""),
+    CounterKind("graph_nodes", "graph nodes", "nodes"),
+)
 
 
 def median(samples) -> float | None:
@@ -238,7 +282,11 @@ def validate(data, *, source: str = "<record>") -> dict:
     if version != SCHEMA_VERSION and version not in UPGRADES:
         raise RecordError(f"{source}: run record schema version {version!r} is not supported "
                           f"(this torchconform reads version {SCHEMA_VERSION})")
-    _schema.validate("run-record", data, source=source, error=RecordError, version=version, what="invalid run record")
+    try:
+        _schema.validate("run-record", data, source=source, error=RecordError, version=version,
+                         what="invalid run record")
+    except RecordError as exc:
+        raise RecordError(f"{exc} (schema version {version})") from None
     for i, t in enumerate(data["tests"]):  # what a bare machine without jsonschema still checks
         if not isinstance(t, dict) or "nodeid" not in t or t.get("status") not in STATUSES:
             raise RecordError(f"{source}: invalid run record at tests/{i}: needs nodeid and a known status")
