@@ -1,4 +1,6 @@
-"""``torchconform bench run|pair|calibrate`` on a tiny fake definition set (tmp_path), and the asv adapter's classes."""
+"""``torchconform bench run|pair|calibrate`` on a tiny fake definition set (tmp_path): rounds with ceiling
+probes, exact counters, the instruction lane (skipped without valgrind; counted with it at the full tier),
+exit statuses, and the asv adapter's classes."""
 from __future__ import annotations
 
 import json
@@ -115,23 +117,97 @@ def test_old_bench_flags_still_work(suite, capsys, old, new):
 
 
 def test_record_saved_incrementally(suite, tmp_path, monkeypatch):
-    """An interrupt after the first case leaves a valid record with complete=false and that case's samples."""
-    from harness.bench import runner
+    """An interrupt after the first case of the first round leaves a valid record with complete=false
+    and that case's samples so far."""
+    from harness.bench import rounds
 
-    real = runner.measure_case
+    real = rounds.measure_case
     calls = {"n": 0}
 
-    def flaky(sides, case, cfg):
+    def flaky(sides, case, cfg, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(sides, case, cfg)
+        return real(sides, case, cfg, **kw)
 
-    monkeypatch.setattr(runner, "measure_case", flaky)
+    monkeypatch.setattr(rounds, "measure_case", flaky)
     out = tmp_path / "o"
     assert _run(suite, out) == 130
     rec = record.load(out)
     assert rec["complete"] is False and len(rec["benchmarks"]) == 1 and rec["benchmarks"][0]["samples"]
+    assert rec["benchmarks"][0]["rounds"]["samples"] == [len(rec["benchmarks"][0]["samples"])]
+
+
+def test_rounds_probes_and_counters(suite, tmp_path):
+    """Every case measured once per round (3 here), the machine's ceilings probed before each round and
+    kept beside the case's samples (memory-bound add: GB/s), the exact counters of one call recorded."""
+    out = tmp_path / "o"
+    assert _run(suite, out, "-k", "add", "--rounds", "3") == 0
+    rec = record.load(out)
+    assert rec["bench"]["rounds"] == 3 and [p["round"] for p in rec["bench"]["probes"]["cpu"]] == [0, 1, 2]
+    assert all(p["gbps"] > 0 and p["gflops"] > 0 for p in rec["bench"]["probes"]["cpu"])
+    e = next(b for b in rec["benchmarks"] if b["name"] == "fake.add[cpu,n=1000]")
+    r = e["rounds"]
+    assert len(r["samples"]) == 3 and sum(r["samples"]) == len(e["samples"]) and min(r["samples"]) >= 3
+    assert r["ceiling_kind"] == "gbps" and r["ceiling"] == [p["gbps"] for p in rec["bench"]["probes"]["cpu"]]
+    c = e["counters"]
+    assert c["dispatcher_calls"] == 1 and c["ops"] == {"aten.add.Tensor": 1}
+    assert c["bytes_allocated"] >= 4000 and c["allocations"] >= 1  # a.add(1.0) allocates its 1000-float result
+
+
+def test_one_round_is_one_block(suite, tmp_path):
+    out = tmp_path / "o"
+    assert _run(suite, out, "-k", "add and 10]", "--rounds", "1", "--no-counters") == 0
+    (e,) = record.load(out)["benchmarks"]
+    assert e["rounds"]["samples"] == [len(e["samples"])] and "counters" not in e
+
+
+def test_nothing_measured_exits_3(suite, tmp_path, capsys):
+    """Every selected case skipped: an empty record, exit 3 (it must not look like a pass)."""
+    assert _run(suite, tmp_path / "o", "-k", "float16") == 3
+    assert "nothing was measured" in capsys.readouterr().err
+
+
+def test_instruction_lane_skips_with_a_reason_without_valgrind(suite, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from harness.bench import callgrind
+
+    real = shutil.which
+    monkeypatch.setattr(callgrind.shutil, "which", lambda name, *a: None if name == "valgrind" else real(name, *a))
+    out = tmp_path / "o"
+    assert _run(suite, out, "-k", "add and 10]", "--rounds", "1", "--instructions") == 0
+    rec = record.load(out)
+    assert rec["bench"]["instructions"]["status"] == "skipped"
+    (e,) = rec["benchmarks"]
+    assert e["instructions"]["status"] == "skipped" and "valgrind is not installed" in e["instructions"]["reason"]
+    assert "instruction lane skipped: valgrind is not installed" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # one worker under callgrind imports torch: ~1-4 min on a busy 2-core machine
+def test_instruction_lane_counts_and_sees_two_percent(tmp_path):
+    """The lane counts per-call instructions in one callgrind worker: repeated counts agree to well under
+    the margin, and a callable doing 2% more of the same work (51 adds instead of 50) is a regression."""
+    import shutil
+
+    from harness.bench import exact
+    from harness.bench.cases import select_cases
+    from harness.bench.instructions import count_cases
+    from harness.bench.sensitivity_suite import INSTRUCTION_SUITE, PLANT_2PCT
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed: the instruction lane cannot run here")
+    cases = [c for c in select_cases(INSTRUCTION_SUITE, ["cpu"]) if c.name in PLANT_2PCT]
+    entries = {c.name: {"name": c.name} for c in cases}
+    lane = count_cases(cases, entries, log=lambda m: None,
+                       definitions="harness.bench.sensitivity_suite:INSTRUCTION_SUITE")
+    assert lane["status"] == "ok" and lane["tool"].startswith("valgrind") and lane["wall_s"] > 0
+    base, planted = (entries[n]["instructions"] for n in PLANT_2PCT)
+    assert base["status"] == planted["status"] == "ok" and base["spread"] < exact.MIN_MARGIN / 10
+    assert planted["per_call"] / base["per_call"] == pytest.approx(1.02, abs=0.002)
+    got = exact.instructions(entries[PLANT_2PCT[0]], entries[PLANT_2PCT[1]])
+    assert got["verdict"] == "regression"
+    assert exact.instructions(entries[PLANT_2PCT[0]], entries[PLANT_2PCT[0]])["verdict"] == "unchanged"
 
 
 def test_progress_plain_lines_when_not_a_tty(suite, tmp_path, capsys):

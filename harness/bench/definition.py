@@ -11,6 +11,15 @@ as a module-level list ``BENCHMARKS`` of :class:`Benchmark`:
         bytes=lambda n, dtype: ...,        # bytes moved per call, or None
     )
 
+Optional hooks for the exact counters and the instruction lane (:mod:`harness.bench.counters`,
+:mod:`harness.bench.callgrind`):
+
+* ``counters(device, **params) -> dict``: counters only the definition knows, such as the graph size of
+  an export lane (``{"graph_nodes": 42}``); keys from :data:`harness.record.COUNTERS`;
+* ``in_process(**params) -> bool`` (or a bool): False where the timed work runs in other processes
+  (DataLoader workers, distributed ranks); the instruction lane, which counts this process only, then
+  skips the case with that reason.
+
 ``setup`` builds inputs on ``device`` and returns the callable whose calls are timed. It raises
 ``NotImplementedError`` for a combination that cannot run (asv's convention: the runners skip it
 and say why). Parameter grids are plain values that do not depend on the torch version, so asv
@@ -41,6 +50,12 @@ class Benchmark:
     devices: tuple[str, ...] = ("cpu", "cuda")
     tier: str = "default"  # 'default' benchmarks run by default; 'full' ones only at --tier full
     description: str = ""
+    counters: Callable[..., dict] | None = None  # counters(device, **params) -> {"graph_nodes": n, ...}
+    in_process: bool | Callable[..., bool] = True  # False: the work runs in other processes
+
+    def runs_in_process(self, params: dict) -> bool:
+        """Whether one call's work happens in this process (see ``in_process``)."""
+        return bool(self.in_process(**params) if callable(self.in_process) else self.in_process)
 
     @property
     def full_name(self) -> str:

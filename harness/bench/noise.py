@@ -1,6 +1,8 @@
 """Benchmark noise documents: each benchmark's run-to-run spread and minimum detectable effect,
 computed from K runs of one installation (``torchconform bench calibrate K``), saved, and loaded by
-``compare``/``gate`` (``--noise``, or the policy's ``[benchmarks] noise``) and ``bench pair``.
+``compare``/``gate`` (``--noise``, or the policy's ``[benchmarks] noise``) and ``bench pair``. Runs
+measured in rounds beside ceiling probes also give ``sigma_log_normalised``, the spread of the
+normalised figure sequential comparisons use (:mod:`harness.bench.drift`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import stats
+from harness.bench.drift import normaliser
 from harness.bench.significance import samples_by_name
 from harness.errors import HarnessError
 
@@ -27,11 +30,15 @@ def noise_from_records(records: list[dict], *, alpha: float = 0.01, power: float
     if len(records) < 2:
         raise HarnessError("noise calibration needs at least 2 runs of the same installation (3 or more advised)")
     per: dict[str, list[float]] = {}
+    norm: dict[str, list[float]] = {}
     within: dict[str, list[float]] = {}
     for rec in records:
         for name, e in samples_by_name(rec).items():
             per.setdefault(name, []).append(stats.median(e["samples"]))
             within.setdefault(name, []).append(stats.sigma_log_within(e["samples"]))
+            n = normaliser(e)
+            if n is not None:
+                norm.setdefault(name, []).append(stats.median(np.asarray(e["samples"], dtype=np.float64) * n[1]))
     out = {}
     for name, meds in sorted(per.items()):
         if len(meds) < 2:
@@ -43,6 +50,9 @@ def noise_from_records(records: list[dict], *, alpha: float = 0.01, power: float
         mde = stats.mde_from_sigma(sigma, alpha=alpha, power=power)
         out[name] = {"sigma_log": sigma, "sigma_log_runs": s_run, "sigma_log_within": s_in, "runs": len(meds),
                      "medians": meds, "mde": mde, "detectable": bool(mde <= threshold)}
+        if len(norm.get(name, [])) == len(meds):  # every run normalisable: the figure sequential compares use
+            s_norm = stats.sigma_log_from_runs(norm[name])
+            out[name]["sigma_log_normalised"] = max(s_norm, s_in) if math.isfinite(s_in) else s_norm
     return {"kind": NOISE_KIND, "version": 1, "alpha": alpha, "power": power, "threshold": threshold,
             "runs": len(records), "fingerprint": (records[0].get("fingerprint") or {}).get("torch"),
             "benchmarks": out}

@@ -1,8 +1,8 @@
 """Measuring benchmark cases into run records: one measurement loop (:func:`measure_case`) for
 one side or two alternating sides, the record's lifecycle, and progress lines.
 
-* :func:`run_cases`: the selected cases on one side; the record is saved atomically after every case
-  (``complete: false`` until the end, so an interrupted run keeps what it measured).
+* :func:`harness.bench.rounds.run_cases`: the selected cases on one side, interleaved in rounds
+  (built on :func:`measure_case` and the record helpers here);
 * :func:`run_pair`: two sides (e.g. two venvs' pythons, a baseline and a candidate torch) measured
   alternately, a few samples at a time in ABBA order, so drift of the machine hits both sides
   equally; every benchmark the caller's judgement flags as a regression or improvement is measured
@@ -13,6 +13,7 @@ whether a benchmark regressed is decided there, by the policy (:mod:`harness.gat
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -25,12 +26,15 @@ ERROR_EXIT = 1
 
 # --------------------------------------------------------------------------------- measurement
 
-def measure_case(sides: list, case, cfg) -> list[dict]:
+def measure_case(sides: list, case, cfg, *, inner_loops: int | None = None, share: float = 1.0,
+                 counters: bool = False) -> list[dict]:
     """Measure one case on every side, alternating sides a few samples at a time.
 
     Returns one dict per side: ``status`` ('ok', 'skipped', 'error'), ``reason``, ``samples``,
     ``inner_loops`` and timer details. With several sides the inner loop count is the first
-    side's, so every side's samples time the same number of calls."""
+    side's, so every side's samples time the same number of calls. ``inner_loops`` fixes it (a later
+    round of the same case); ``share`` scales the time and sample budgets (one round's share of
+    them); ``counters`` also measures each side's exact counters (``counters``) after the samples."""
     results = [{"status": "ok", "reason": None, "samples": [], "inner_loops": None} for _ in sides]
     name = case.bench.full_name
     t0 = time.perf_counter()
@@ -50,8 +54,11 @@ def measure_case(sides: list, case, cfg) -> list[dict]:
     if any(r["status"] != "ok" for r in results):
         _release(sides)
         return _finish(results, t0)
-    n = int(infos[0]["inner_loops"])
-    chunk = 5 if len(sides) == 1 else 4
+    n = int(inner_loops or infos[0]["inner_loops"])
+    min_time, max_time = cfg.min_time * share, cfg.max_time * share
+    min_samples = max(3, math.ceil(cfg.min_samples * share)) if share < 1 else cfg.min_samples
+    max_samples = max(min_samples, math.ceil(cfg.max_samples * share))
+    chunk = min(5, min_samples) if len(sides) == 1 else 4
     spent = [0.0] * len(sides)
     rnd = 0
     while True:
@@ -66,14 +73,17 @@ def measure_case(sides: list, case, cfg) -> list[dict]:
             spent[i] += sum(rep["samples"]) * n
         rnd += 1
         counts = [len(r["samples"]) for r in results]
-        if all(c >= cfg.min_samples and t >= cfg.min_time for c, t in zip(counts, spent)):
+        if all(c >= min_samples and t >= min_time for c, t in zip(counts, spent)):
             break
-        if any(c >= cfg.max_samples or t >= cfg.max_time for c, t in zip(counts, spent)):
+        if any(c >= max_samples or t >= max_time for c, t in zip(counts, spent)):
             break
     for r in results:
         r["inner_loops"] = n
         if len(sides) > 1:
             r["pair_chunk"] = chunk
+    if counters:
+        for r, s in zip(results, sides):
+            r["counters"] = s.counters()
     _release(sides)
     return _finish(results, t0)
 
@@ -102,8 +112,9 @@ def make_entry(case, result: dict, *, threads: int, ceilings: dict | None) -> di
              "status": result["status"], "reason": result.get("reason"),
              "timer": result.get("timer"), "l2": result.get("l2"), "warmup_calls": result.get("warmup_calls"),
              "wall_s": round(result.get("wall_s", 0.0), 4)}
-    if result.get("pair_chunk"):
-        entry["pair_chunk"] = result["pair_chunk"]
+    for key in ("pair_chunk", "rounds", "counters", "instructions"):
+        if result.get(key):
+            entry[key] = result[key]
     if samples:
         med = stats.median(samples)
         lo, hi = stats.bootstrap_median_ci(samples, conf=0.95, n_boot=1000)
@@ -157,28 +168,7 @@ def _close_record(rec, path, exit_status):
     _record.save(rec, path)
 
 
-# -------------------------------------------------------------------------------------- modes
-
-def run_cases(cases, side, out_path: Path, *, args, devices, cfg, label=None, ceilings=True, log=print,
-              progress=True) -> dict:
-    """Measure ``cases`` on one side, saving the record at ``out_path`` after every case."""
-    hello = side.hello()
-    rec = _new_record(hello, args, devices, cfg, "single", label)
-    _record.save(rec, out_path)
-    _measure_ceilings(side, rec, devices, ceilings, log)
-    prog = Progress(len(cases), enabled=progress)
-    errors = 0
-    for case in cases:
-        prog.start(case.name)
-        res = measure_case([side], case, cfg)[0]
-        entry = make_entry(case, res, threads=hello["threads"], ceilings=rec["ceilings"].get(case.device))
-        errors += entry["status"] == "error"
-        rec["benchmarks"].append(entry)
-        _record.save(rec, out_path)
-        prog.finish(case.name, _summary(entry))
-    _close_record(rec, out_path, ERROR_EXIT if errors else 0)
-    return rec
-
+# -------------------------------------------------------------------------------------- pair mode
 
 def run_pair(cases, sides, out: Path, *, args, devices, cfg, judge, confirm_rounds=1, ceilings=True, log=print,
              progress=True) -> tuple[list[dict], list[dict]]:

@@ -1,7 +1,12 @@
-"""Self-benchmark of the comparison machinery on real timings: does it catch a planted 10% slowdown,
+"""Self-benchmark of the comparison machinery on real timings: does it catch a planted slowdown,
 and how often does an unchanged installation raise a false alarm?
 
-    python -m harness.bench.sensitivity [--trials 40] [--min-time 0.3] [--threads 1]
+    python -m harness.bench.sensitivity [--trials 40] [--min-time 0.3] [--threads 1]      # pair flow
+    python -m harness.bench.sensitivity --flow sequential [--trials 40] [--rounds 5] [--gap S] [--out DIR]
+    python -m harness.bench.sensitivity --flow instructions [--runs 21] [--suite real --tier smoke]
+
+The sequential and instruction flows are in :mod:`harness.bench.sensitivity_lanes`; the pair flow
+(this module's :func:`trial`) is described below.
 
 A small suite of CPU ops is defined here; each op runs ``reps`` times per call (10 by default), so
 planting ``reps=11`` on one op makes it do exactly 10% more work. Each trial measures baseline and
@@ -22,47 +27,7 @@ import sys
 import time
 
 from harness import record
-from harness.bench.definition import Benchmark
-
-
-def _op(kind):
-    def setup(device, n, reps=10):
-        import torch
-
-        g = torch.Generator().manual_seed(0)
-        if kind == "matmul":
-            a = torch.randn(n, n, generator=g).to(device)
-            out = torch.empty(n, n, device=device)
-            return lambda: [torch.mm(a, a, out=out) for _ in range(reps)]
-        x = torch.randn(n, generator=g).to(device)
-        out = torch.empty(n, device=device)
-        if kind == "add":
-            return lambda: [torch.add(x, x, out=out) for _ in range(reps)]
-        if kind == "exp":
-            return lambda: [torch.exp(x, out=out) for _ in range(reps)]
-        if kind == "sum":
-            return lambda: [x.sum() for _ in range(reps)]
-        raise ValueError(kind)
-    return setup
-
-
-SUITE = [
-    Benchmark(name="add", section="sens", setup=_op("add"), params={"n": [100_000]}),
-    Benchmark(name="exp", section="sens", setup=_op("exp"), params={"n": [50_000]}),
-    Benchmark(name="sum", section="sens", setup=_op("sum"), params={"n": [200_000]}),
-    Benchmark(name="matmul", section="sens", setup=_op("matmul"), params={"n": [64]}),
-]
-PLANTED = "sens.add"
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
+from harness.bench.sensitivity_suite import PLANTED, SUITE, wilson  # noqa: F401 (re-exported)
 
 
 def trial(cases, sides, cfg, alpha, threshold) -> list[dict]:
@@ -97,7 +62,25 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--threshold", type=float, default=0.05)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--flow", choices=("pair", "sequential", "instructions"), default="pair",
+                    help="pair: interleaved A/B in this process (default); sequential: separate runs in fresh "
+                         "processes, rounds and between-run evidence, as CI compares records; instructions: the "
+                         "callgrind lane (2%% plant)")
+    ap.add_argument("--rounds", type=int, default=5, help="sequential: rounds per run (default 5, as bench run)")
+    ap.add_argument("--gap", type=float, default=0.0, help="sequential: seconds to sleep between trials")
+    ap.add_argument("--out", default=None, help="sequential: keep the records in this folder (default: a temp folder)")
+    ap.add_argument("--python", default=sys.executable, help="sequential: the python whose torch is measured")
+    ap.add_argument("--runs", type=int, default=21, help="instructions: callgrind runs (pairs = runs - 1; default 21)")
+    ap.add_argument("--suite", choices=("sens", "real"), default="sens",
+                    help="instructions: the planted sensitivity suite (default) or the real CPU cases")
+    ap.add_argument("--tier", default="smoke", help="instructions --suite real: the tier of cases (default smoke)")
+    ap.add_argument("-k", dest="keyword", default=None, help="instructions --suite real: select cases (as bench -k)")
+    ap.add_argument("--suites", default=None, help="instructions --suite real: the suites folder")
     a = ap.parse_args(argv)
+    if a.flow != "pair":
+        from harness.bench import sensitivity_lanes
+
+        return getattr(sensitivity_lanes, a.flow)(a)
 
     from harness.bench.cases import select_cases
     from harness.bench.sides import InProcessSide

@@ -1,8 +1,9 @@
 """Where a benchmark case is measured: in this process, or in a worker process of another Python.
 
-Both kinds of *side* answer the same calls (``hello``, ``ceilings``, ``setup``, ``warmup``,
-``samples``, ``release``), so one measurement loop can alternate between a baseline and a
-candidate installation (``torchconform bench --pair PY_A PY_B``) or run in-process.
+Both kinds of *side* answer the same calls (``hello``, ``ceilings``, ``probe``, ``setup``, ``warmup``,
+``samples``, ``counters``, ``instructions``, ``release``), so one measurement loop can alternate
+between a baseline and a candidate installation (``torchconform bench pair PY_A PY_B``) or run
+in-process, and the instruction lane can drive a worker running under valgrind (``wrapper``).
 A worker is ``PYTHON -m harness.bench.worker`` speaking one JSON object per line over stdin and
 stdout; the project root goes first on its ``PYTHONPATH`` so every side runs the same harness and
 definitions and only the torch installation differs.
@@ -18,7 +19,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from harness.bench.timer import CaseTimer, TimerConfig, measure_ceilings
+from harness.bench.timer import CaseTimer, CeilingProbe, TimerConfig, measure_ceilings
 from harness.errors import HarnessError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +27,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 class InProcessSide:
     """Measures in the current process. ``overrides`` maps a benchmark's full name to parameter values
-    forced on every case (used by the sensitivity self-benchmark to plant a slowdown)."""
+    forced on every case (used by the sensitivity self-benchmark to plant a slowdown). The definitions
+    are ``benchmarks``, else ``definitions`` (``"package.module:NAME"``, a list of them), else those
+    discovered under ``suites``."""
 
     def __init__(self, *, suites: str | os.PathLike | None = None, benchmarks=None, threads: int | None = None,
-                 config: TimerConfig | dict | None = None, overrides: dict | None = None, label: str | None = None):
+                 config: TimerConfig | dict | None = None, overrides: dict | None = None, label: str | None = None,
+                 callgrind: dict | None = None, definitions: str | None = None):
+        import importlib
+
         import torch
 
         from harness.bench.definition import discover
 
+        if benchmarks is None and definitions:
+            mod, _, attr = definitions.partition(":")
+            benchmarks = getattr(importlib.import_module(mod), attr)
         if benchmarks is None:
             benchmarks = discover(suites)
         self.benchmarks = {b.full_name: b for b in benchmarks}
@@ -45,6 +54,12 @@ class InProcessSide:
         self.label = label
         self.timer: CaseTimer | None = None
         self._case = None
+        self._probes: dict = {}
+        self._counter = None
+        if callgrind:
+            from harness.bench.callgrind import InstructionCounter
+
+            self._counter = InstructionCounter(callgrind["dir"], callgrind.get("control"))
 
     def hello(self) -> dict:
         from harness import fingerprint
@@ -53,6 +68,12 @@ class InProcessSide:
 
     def ceilings(self, device: str) -> dict:
         return measure_ceilings(device)
+
+    def probe(self, device: str) -> dict:
+        """The machine's ceilings right now (:class:`~harness.bench.timer.CeilingProbe`, ~20 ms)."""
+        if device not in self._probes:
+            self._probes[device] = CeilingProbe(device)
+        return self._probes[device]()
 
     def setup(self, name: str, params: dict, device: str) -> dict:
         self.release()
@@ -68,7 +89,7 @@ class InProcessSide:
         except Exception as exc:  # a broken op is a result, not a harness crash
             return {"status": "error", "reason": f"setup raised {type(exc).__name__}: {exc}"[:500]}
         self.timer = CaseTimer(fn, device, self.cfg)
-        self._case = name
+        self._case = (b, p, device)
         return {"status": "ok"}
 
     def warmup(self) -> dict:
@@ -86,6 +107,25 @@ class InProcessSide:
             return {"status": "ok", "samples": t.samples(int(k), int(inner_loops))}
         except Exception as exc:
             return {"status": "error", "reason": f"call raised {type(exc).__name__}: {exc}"[:500]}
+
+    def counters(self) -> dict:
+        """Exact counters of one call of the current case (:mod:`harness.bench.counters`)."""
+        from harness.bench import counters
+
+        t = self._need_timer()
+        b, p, device = self._case
+        return counters.measure(t.fn, device, b, p, sync=t.sync)
+
+    def instructions(self, repeats: int, calls: int | None = None) -> dict:
+        """Instructions per call of the current case; only in a worker under the lane's valgrind
+        (``calls`` None: chosen from the first count, :meth:`InstructionCounter.count`)."""
+        t = self._need_timer()
+        if self._counter is None or not self._counter.running():
+            return {"status": "skipped", "reason": "not running under callgrind"}
+        try:
+            return self._counter.count(t.fn, calls, repeats)
+        except Exception as exc:
+            return {"status": "error", "reason": f"counting raised {type(exc).__name__}: {exc}"[:500]}
 
     def release(self) -> dict:
         if self.timer is not None:
@@ -113,20 +153,23 @@ class WorkerSide:
     """A worker process running ``python -m harness.bench.worker`` with another Python (venv)."""
 
     def __init__(self, python: str, *, suites: str | os.PathLike | None = None, threads: int | None = None,
-                 config: TimerConfig | dict | None = None, overrides: dict | None = None, label: str | None = None):
+                 config: TimerConfig | dict | None = None, overrides: dict | None = None, label: str | None = None,
+                 wrapper: list[str] | None = None, env: dict | None = None, callgrind: dict | None = None,
+                 definitions: str | None = None):
         self.python = str(python)
         self.label = label
         cfg = config.to_dict() if isinstance(config, TimerConfig) else dict(config or {})
-        env = dict(os.environ)
+        extra_env, env = env, dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         env.setdefault("PYTHONUNBUFFERED", "1")
         # Two workers take turns on the same cores: OpenMP threads that spin after their side's turn
         # would steal cycles from the other side's measurement, so idle threads sleep instead.
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env.update(extra_env or {})
         init = {"suites": str(suites) if suites else None, "threads": threads, "config": cfg,
-                "overrides": overrides or {}}
+                "overrides": overrides or {}, "callgrind": callgrind, "definitions": definitions}
         try:
-            self.proc = subprocess.Popen([self.python, "-m", "harness.bench.worker", json.dumps(init)],
+            self.proc = subprocess.Popen([*(wrapper or []), self.python, "-m", "harness.bench.worker", json.dumps(init)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, env=env, cwd=str(PROJECT_ROOT), bufsize=1)
         except OSError as exc:
@@ -169,6 +212,9 @@ class WorkerSide:
     def ceilings(self, device: str) -> dict:
         return self._call("ceilings", device=device)
 
+    def probe(self, device: str) -> dict:
+        return self._call("probe", device=device)
+
     def setup(self, name: str, params: dict, device: str) -> dict:
         return self._call("setup", name=name, params=params, device=device)
 
@@ -177,6 +223,12 @@ class WorkerSide:
 
     def samples(self, k: int, inner_loops: int) -> dict:
         return self._call("samples", k=k, inner_loops=inner_loops)
+
+    def counters(self) -> dict:
+        return self._call("counters")
+
+    def instructions(self, repeats: int, calls: int | None = None) -> dict:
+        return self._call("instructions", repeats=repeats, calls=calls)
 
     def release(self) -> dict:
         return self._call("release")

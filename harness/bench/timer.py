@@ -197,6 +197,53 @@ def measure_ceilings(device: str = "cpu", budget: float = 2.5) -> dict:
     return out
 
 
+class CeilingProbe:
+    """Short probes of the machine's state, taken beside the benchmarks in every round (rounds mode):
+    a 32 MiB float32 copy (GB/s, bytes read + written) and a cache-resident float32 multiply-add over
+    16,384 elements (GFLOP/s: the core's share and clock, without a BLAS thread pool that would fight
+    torch's for the cores), the median of ``reps`` timings each, about 20 ms in all. On CPU they run in
+    NumPy on one thread, so a change in the torch under test (a slower ``copy_`` or ``mm``) cannot move
+    the probe and cancel itself out; on CUDA they use :func:`measure_ceilings` with a small budget.
+    The values are a state signal for normalising (their drift matters), not the roofline's peaks."""
+
+    def __init__(self, device: str = "cpu", copy_mib: int = 32, n: int = 16384, inner: int = 50, reps: int = 5):
+        import numpy as np
+
+        self.device, self.reps, self.inner = str(device), reps, inner
+        if not is_cuda(self.device):
+            self.src = np.ones(copy_mib * 2 ** 20 // 4, dtype=np.float32)
+            self.dst = np.empty_like(self.src)
+            rng = np.random.default_rng(0)
+            self.a, self.b = rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32)
+            self.c = np.empty(n, dtype=np.float32)
+
+    def _median_time(self, fn) -> float:
+        fn()
+        times = []
+        for _ in range(self.reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+
+    def _fma(self):
+        import numpy as np
+
+        for _ in range(self.inner):
+            np.multiply(self.a, self.b, out=self.c)
+            np.add(self.c, self.a, out=self.c)
+
+    def __call__(self) -> dict:
+        if is_cuda(self.device):
+            return measure_ceilings(self.device, budget=0.1)
+        import numpy as np
+
+        t_copy = self._median_time(lambda: np.copyto(self.dst, self.src))
+        t_fma = self._median_time(self._fma)
+        return {"gbps": 2.0 * self.src.nbytes / t_copy / 1e9,
+                "gflops": 2.0 * self.a.size * self.inner / t_fma / 1e9}
+
+
 def _best_within(t: CaseTimer, budget: float) -> float:
     best = float("inf")
     t0 = time.perf_counter()

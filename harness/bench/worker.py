@@ -11,6 +11,9 @@ import os
 import sys
 
 
+OPS = ("hello", "ceilings", "probe", "setup", "warmup", "samples", "counters", "instructions", "release")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -26,7 +29,7 @@ def main(argv=None) -> int:
         from harness.bench.sides import InProcessSide
 
         side = InProcessSide(suites=init.get("suites"), threads=init.get("threads"), config=init.get("config"),
-                             overrides=init.get("overrides"))
+                             overrides=init.get("overrides"), callgrind=init.get("callgrind"), definitions=init.get("definitions"))
     except Exception as exc:
         send({"error": f"{type(exc).__name__}: {exc}"})
         return 2
@@ -38,7 +41,7 @@ def main(argv=None) -> int:
         op = req.get("op")
         if op == "quit":
             break
-        fn = getattr(side, op, None) if op in ("hello", "ceilings", "setup", "warmup", "samples", "release") else None
+        fn = getattr(side, op, None) if op in OPS else None
         if fn is None:
             send({"error": f"unknown request {op!r}"})
             continue

@@ -1,7 +1,10 @@
 """``torchconform bench run | pair | calibrate``: measure the benchmark definitions
 (``suites/<section>/bench_*.py``) into run records.
 
-* ``bench run --out DIR``: the selected cases in this process; ``DIR/record.json`` (saved after every case).
+* ``bench run --out DIR``: the selected cases in this process, interleaved in ``--rounds`` rounds with the
+  machine's ceilings probed beside each (the between-run evidence of the sequential flow), exact
+  counters per case, and with ``--instructions [TIER]`` the deterministic lane (instruction counts under
+  callgrind, :mod:`harness.bench.callgrind`) on the CPU cases of that tier; ``DIR/record.json``.
 * ``bench pair PY_A PY_B --out DIR``: two Python installations (e.g. two venvs' pythons, a baseline and a
   candidate torch) measured alternately; ``DIR/baseline/record.json``, ``DIR/candidate/record.json`` and
   ``DIR/compare.json``. Verdicts come from the policy, as at ``torchconform gate``: each benchmark is judged
@@ -12,7 +15,8 @@
 
 ``bench --pair A B`` and ``bench --calibrate K`` still work, with a deprecation line on stderr.
 Exit status: 0 ok; 1 when some case raised an error (the op is broken: see the record's reasons);
-2 for bad input (unknown device, section, bad -k expression, unusable python) as one line on stderr.
+2 for bad input (unknown device, section, bad -k expression, unusable python) as one line on stderr;
+3 when nothing was measured (every selected case skipped).
 """
 from __future__ import annotations
 
@@ -38,6 +42,10 @@ def _config(args):
             if v <= 0:
                 raise HarnessError(f"--{attr.replace('_', '-')} must be positive (got {v})")
             setattr(cfg, attr, v)
+    if getattr(args, "rounds", 1) < 1:
+        raise HarnessError(f"--rounds must be >= 1 (got {args.rounds})")
+    if getattr(args, "instruction_repeats", 2) < 2:
+        raise HarnessError(f"--instruction-repeats must be >= 2 (got {args.instruction_repeats})")
     cfg.max_time = max(cfg.max_time, cfg.min_time)
     cfg.max_samples = max(cfg.max_samples, cfg.min_samples)
     return cfg
@@ -77,12 +85,33 @@ def _prepare(args):
     return devs, suites, benchmarks, cases, _config(args), log
 
 
+NOTHING_MEASURED = 3
+
+
+def _instruction_lane(args, rec, path, benchmarks, suites, cfg, log) -> None:
+    """``--instructions [TIER]``: count instructions of the run's CPU cases in that tier; the counts go
+    into the record's entries, the lane's summary (and wall time) into ``bench.instructions``."""
+    from harness.bench.instructions import count_cases
+    from harness.bench.cases import select_cases
+    from harness.bench.progress import Progress
+
+    tier = args.tier if args.instructions == "same" else args.instructions
+    cases = select_cases(benchmarks, ["cpu"], keyword=args.keyword, sections=args.section, tier=tier)
+    entries = {e["name"]: e for e in rec["benchmarks"] if e["status"] == "ok"}
+    cases = [c for c in cases if c.name in entries]
+    log(f"instruction lane (callgrind): {len(cases)} CPU cases of tier {tier}")
+    prog = Progress(len(cases), enabled=not args.quiet)
+    rec["bench"]["instructions"] = count_cases(cases, entries, suites=suites, cfg=cfg, log=log, progress=prog,
+                                               repeats=args.instruction_repeats)
+    record.save(rec, path)
+
+
 def cmd_run(args) -> int:
     prepared = _prepare(args)
     if prepared is None:
         return 0
     devs, suites, benchmarks, cases, cfg, log = prepared
-    from harness.bench.runner import run_cases
+    from harness.bench.rounds import run_cases
     from harness.bench.sides import InProcessSide
 
     t0 = time.monotonic()
@@ -91,12 +120,23 @@ def cmd_run(args) -> int:
     path = out / record.RECORD_FILENAME
     try:
         rec = run_cases(cases, side, path, args=args, devices=devs, cfg=cfg, label=args.label,
-                        ceilings=not args.no_ceilings, log=log, progress=not args.quiet)
+                        ceilings=not args.no_ceilings, log=log, progress=not args.quiet, rounds=args.rounds,
+                        counters=not args.no_counters)
     finally:
         side.close()
+    t_wall = time.monotonic() - t0
+    if args.instructions:
+        _instruction_lane(args, rec, path, benchmarks, suites, cfg, log)
     n = {s: sum(e["status"] == s for e in rec["benchmarks"]) for s in ("ok", "skipped", "error")}
+    lane = (rec["bench"].get("instructions") or {})
+    counted = sum((e.get("instructions") or {}).get("status") == "ok" for e in rec["benchmarks"])
+    extra = (f"; instructions of {counted} cases in {fmt_duration(lane.get('wall_s') or 0)}"
+             if lane.get("status") == "ok" else (f"; instruction lane skipped: {lane['reason']}" if lane else ""))
     print(f"torchconform bench: {n['ok']} measured, {n['skipped']} skipped, {n['error']} errors in "
-          f"{fmt_duration(time.monotonic() - t0)}; record {path}")
+          f"{fmt_duration(t_wall)} ({args.rounds} rounds){extra}; record {path}")
+    if n["ok"] == 0 and not n["error"]:
+        print("torchconform bench: nothing was measured (every selected case skipped)", file=sys.stderr)
+        return NOTHING_MEASURED
     return rec["exit_status"]
 
 
@@ -154,7 +194,7 @@ def cmd_calibrate(args) -> int:
         return 0
     devs, suites, _, cases, cfg, log = prepared
     from harness.bench.noise import noise_from_records, save_noise
-    from harness.bench.runner import run_cases
+    from harness.bench.rounds import run_cases
     from harness.bench.sides import WorkerSide
 
     t0 = time.monotonic()
@@ -166,7 +206,7 @@ def cmd_calibrate(args) -> int:
         try:
             recs.append(run_cases(cases, side, out / f"run-{k + 1}" / record.RECORD_FILENAME, args=args,
                                   devices=devs, cfg=cfg, label=args.label, ceilings=not args.no_ceilings and k == 0,
-                                  log=log, progress=not args.quiet))
+                                  log=log, progress=not args.quiet, rounds=args.rounds, counters=False))
         finally:
             side.close()
     noise = noise_from_records(recs, alpha=args.alpha, power=args.power, threshold=args.threshold)
@@ -177,6 +217,12 @@ def cmd_calibrate(args) -> int:
     print(f"torchconform bench: noise of {len(noise['benchmarks'])} benchmarks from {args.runs} runs in "
           f"{fmt_duration(time.monotonic() - t0)}; {len(undetectable)} cannot detect {args.threshold:.0%}; {path}")
     return 0
+
+
+def _rounds_option(p) -> None:
+    p.add_argument("--rounds", type=int, default=5, metavar="R",
+                   help="measure every case once per round, R rounds spread over the run, with the machine's "
+                        "ceilings probed beside each round (default 5; 1: one block per case, no between-run evidence)")
 
 
 def _common(p) -> None:
@@ -197,6 +243,7 @@ def _common(p) -> None:
     p.add_argument("--cuda-l2", choices=("warm", "flush"), default="warm",
                    help="CUDA: keep L2 warm between calls (default) or flush it before every one-call sample")
     p.add_argument("--no-ceilings", action="store_true", help="skip measuring the machine's GFLOP/s and GB/s ceilings")
+
     p.add_argument("--label", default=None, help="free-form name of this installation, stored in the record")
     p.add_argument("--list", action="store_true", help="list the selected case ids and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
@@ -212,6 +259,15 @@ def add_parser(sub) -> None:
     modes.required = True
     r = modes.add_parser("run", help="measure this installation (the default mode)")
     _common(r)
+    _rounds_option(r)
+    r.add_argument("--no-counters", action="store_true",
+                   help="skip the exact counters (dispatcher calls, bytes allocated, graph nodes) per case")
+    r.add_argument("--instructions", nargs="?", const="same", default=None, choices=("same", "smoke", "default", "full"),
+                   metavar="TIER", help="also count instructions per call under callgrind for the CPU cases of TIER "
+                                        "(default: the run's tier); about 50x slower than the wall-time run per case, so "
+                                        "a pull-request lane uses `--instructions smoke` (docs/ci.md)")
+    r.add_argument("--instruction-repeats", type=int, default=3, metavar="K",
+                   help="counted repeats per case (their spread sets the case's noise margin; default 3)")
     r.set_defaults(func=cmd_run)
     pr = modes.add_parser("pair", help="interleave a baseline (A) and candidate (B) Python installation and judge them")
     pr.add_argument("pythons", nargs=2, metavar="PYTHON",
@@ -226,6 +282,7 @@ def add_parser(sub) -> None:
     c = modes.add_parser("calibrate", help="run this installation K times and write OUT/noise.json")
     c.add_argument("runs", type=int, metavar="K", help="number of runs, each in a fresh process (>= 2; 3 or more advised)")
     _common(c)
+    _rounds_option(c)
     c.add_argument("--alpha", type=float, default=0.01, help="false-alarm rate of the detectable effect (0.01)")
     c.add_argument("--threshold", type=float, default=0.05, help="the change a benchmark should detect (0.05)")
     c.add_argument("--power", type=float, default=0.9, help="power of the minimum detectable effect (0.9)")

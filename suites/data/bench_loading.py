@@ -79,6 +79,11 @@ def _setup_direct(device, batch):
 _items = lambda **p: N_SAMPLES  # noqa: E731 - samples per timed call
 _bytes = lambda **p: N_SAMPLES * SAMPLE_BYTES  # noqa: E731
 
+def _in_process(workers, **_):
+    """With worker processes the loading happens outside this process (the instruction lane skips it)."""
+    return workers == 0
+
+
 BENCHMARKS = [
     Benchmark(name="direct", section="data", group="data.throughput", setup=_setup_direct,
               params={"batch": [32, 256]}, items=_items, bytes=_bytes, throughput_unit="samples/s", devices=("cpu",),
@@ -86,13 +91,13 @@ BENCHMARKS = [
     Benchmark(name="loader", section="data", group="data.throughput", setup=_setup_loader,
               params={"workers": [0, 1, 2], "batch": [32, 256], "persistent": ["off", "on"], "start": ["fork"]},
               items=_items, bytes=_bytes, throughput_unit="samples/s", devices=("cpu",),
-              description="one epoch of 2048 image-like samples through DataLoader"),
+              in_process=_in_process, description="one epoch of 2048 image-like samples through DataLoader"),
     Benchmark(name="loader_spawn", section="data", group="data.throughput", setup=_setup_loader,
               params={"workers": [1, 2], "batch": [32, 256], "persistent": ["off", "on"], "start": ["spawn"]},
-              items=_items, bytes=_bytes, throughput_unit="samples/s", devices=("cpu",), tier="full",
+              items=_items, bytes=_bytes, throughput_unit="samples/s", devices=("cpu",), tier="full", in_process=False,
               description="as loader, with the 'spawn' start method (each non-persistent epoch re-imports torch)"),
     Benchmark(name="first_batch", section="data", group="data.latency", setup=_setup_first_batch,
-              params={"workers": [0, 1, 2], "batch": [32, 256]}, devices=("cpu",),
+              params={"workers": [0, 1, 2], "batch": [32, 256]}, devices=("cpu",), in_process=_in_process,
               description="time from creating the iterator to the first batch, workers shut down after"),
 ]
 

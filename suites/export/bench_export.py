@@ -5,7 +5,8 @@ One definition, ``export.inference``: params model x lane x batch; lanes are eag
 Runtime (``onnxruntime``: the dynamo ONNX export, batch-dynamic, run by an InferenceSession on
 NumPy inputs prepared once). Each model/lane is exported once per process (module-level cache);
 the artefacts live in a temporary folder removed at exit. Unsupported pairs raise
-``NotImplementedError`` with the reason.
+``NotImplementedError`` with the reason. :func:`graph_nodes` gives the runner each lane's graph size
+(an exact counter recorded beside the samples).
 
 :func:`speed_relative_to_eager` produces the "speed of each lane relative to eager" table without
 pytest (the benchmark runner uses it); ``python -m suites.export.bench_export`` prints it.
@@ -124,10 +125,26 @@ def _setup(device, model, lane, batch):
     return make_callable(device, model, lane, batch)
 
 
+def graph_nodes(device, model, lane, batch):
+    """The size of the artefact each lane runs, for the runner's exact counters: nodes of the inlined
+    TorchScript graph, of the exported FX graph, of the ONNX graph (eager has no graph)."""
+    art = _export(model, lane, device)
+    if lane in ("jit_trace", "jit_script"):
+        return {"graph_nodes": sum(1 for _ in art.inlined_graph.nodes())}
+    if lane == "export":
+        return {"graph_nodes": len(art.graph.nodes)}
+    if lane == "onnxruntime":
+        import onnx
+
+        path = _folder() / f"{model}-{device}" / "model.onnx"
+        return {"graph_nodes": len(onnx.load(str(path), load_external_data=False).graph.node)}
+    return {}
+
+
 BENCHMARKS = [
     Benchmark(name="inference", section="export", group="export.inference", setup=_setup,
               params={"model": MODELS, "lane": LANES, "batch": BATCHES},
-              items=lambda model, lane, batch: batch, throughput_unit="samples/s",
+              items=lambda model, lane, batch: batch, throughput_unit="samples/s", counters=graph_nodes,
               description="forward latency of a zoo model in eager, TorchScript, torch.export and ONNX Runtime"),
 ]
 
