@@ -11,8 +11,11 @@ on and the reports show:
   for a record that carries none, as the policy's entries match it;
 * ``drift``: tests whose worst error/allowance ratio grew markedly although they may still pass;
 * ``benchmarks``: one row per benchmark from :func:`harness.bench.significance.compare_benchmarks`,
-  judged with the threshold and alpha of the policy rule it falls under; ``gating`` and
-  ``advisory_reason`` are filled in by the gate;
+  judged with the threshold and alpha of the policy rule it falls under (both signals: instruction
+  counts where both records have them, wall time with its between-run evidence, from ``history`` too;
+  exact counters); ``gating`` and ``advisory_reason`` are filled in by the gate;
+* ``compared``: how many tests and benchmarks both records hold, and whether either record is empty
+  (the gate refuses to pass when nothing was compared);
 * ``environment``: both fingerprints side by side, differences marked; ``hardware_differences``;
 * ``sections``: per-section outcome counts of the baseline, beside the candidate's.
 
@@ -115,7 +118,8 @@ def precision_drift(baseline: dict, candidate: dict, policy: Policy) -> list[dic
     return rows
 
 
-def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: dict | None = None) -> tuple[list[dict], str]:
+def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: dict | None = None,
+                   history: list[dict] | None = None) -> tuple[list[dict], str]:
     """One row per benchmark. Each policy rule's benchmarks are judged with the rule's threshold and
     alpha; the statistics always see every benchmark, so the false-discovery correction (q-values)
     runs across the whole suite. ``detectable`` is the statistics' answer (the benchmark's noise allows
@@ -133,7 +137,7 @@ def benchmark_rows(baseline: dict, candidate: dict, policy: Policy, *, noise: di
     for i, names in sorted(members.items()):
         rule = rules[i]
         for srow in significance.compare_benchmarks(baseline, candidate, alpha=rule.alpha, threshold=rule.threshold,
-                                                    noise=noise):
+                                                    noise=noise, **({"history": history} if history else {})):
             if srow["name"] not in names:
                 continue
             row = {("gating" if k == "detectable" else k): (None if k == "detectable" else v) for k, v in srow.items()}
@@ -170,9 +174,25 @@ def _manifest(candidate: dict, policy: Policy):
     return applied, [key(e) for e in mine] != [key(e) for e in applied.active]
 
 
-def compare(baseline: dict, candidate: dict, policy: Policy | None = None, *, noise: dict | None = None) -> dict:
+def _measured(rec: dict) -> int:
+    return sum(1 for b in rec.get("benchmarks", []) if b.get("samples"))
+
+
+def compared(baseline: dict, candidate: dict) -> dict:
+    """What the two records have in common: tests and measured benchmarks in both, and each side's size."""
+    tb = {t["nodeid"] for t in baseline.get("tests", [])}
+    mb = {b["name"] for b in baseline.get("benchmarks", []) if b.get("samples")}
+    return {"tests": sum(t["nodeid"] in tb for t in candidate.get("tests", [])),
+            "benchmarks": sum(b["name"] in mb for b in candidate.get("benchmarks", []) if b.get("samples")),
+            "baseline": {"tests": len(tb), "benchmarks": _measured(baseline)},
+            "candidate": {"tests": len(candidate.get("tests", [])), "benchmarks": _measured(candidate)}}
+
+
+def compare(baseline: dict, candidate: dict, policy: Policy | None = None, *, noise: dict | None = None,
+            history: list[dict] | None = None) -> dict:
     """The comparison of ``candidate`` against ``baseline`` under ``policy`` (see module doc); the
-    gate's verdict is added by :func:`harness.gate.evaluate`."""
+    gate's verdict is added by :func:`harness.gate.evaluate`. ``history``: earlier run records, the
+    between-run evidence of sequential benchmark records."""
     policy = policy or default_policy()
     manifest, policy_differs = _manifest(candidate, policy)
     cmp = {
@@ -191,7 +211,8 @@ def compare(baseline: dict, candidate: dict, policy: Policy | None = None, *, no
         from harness.bench.noise import load_noise
 
         noise = load_noise(policy.bench_noise)
-    cmp["benchmarks"], cmp["bench_stats"] = benchmark_rows(baseline, candidate, policy, noise=noise)
+    cmp["benchmarks"], cmp["bench_stats"] = benchmark_rows(baseline, candidate, policy, noise=noise, history=history)
+    cmp["compared"] = compared(baseline, candidate)
     cmp["counts"] = dict(Counter(r["change"] for r in cmp["tests"]))
     cmp["sections"] = {"baseline": _section_counts(baseline.get("tests", []))}
     return cmp

@@ -2,21 +2,31 @@
 exit status. ``torchconform compare``, ``gate`` and ``bench pair`` all decide here.
 
 * :func:`judge_benchmarks`: whether each benchmark row may block (``gating``): its verdict is
-  statistically detectable at the rule's threshold, the rule is ``gating``, and (if the policy asks)
-  both runs used the same hardware; otherwise ``advisory_reason`` says why it only advises.
+  statistically detectable at the rule's threshold (for a wall-time row of two sequential records:
+  with between-run evidence, see :func:`no_between_run_evidence`), the rule is ``gating``, and (if
+  the policy asks) both runs used the same hardware; otherwise ``advisory_reason`` says why it only
+  advises.
 * :func:`decide`: the blocking reasons, the warnings and the one-line summary (``GATE PASS: ...`` /
   ``GATE FAIL: ...``) under the policy's ``[gate]``, ``[sections]`` and ``[precision]`` settings.
 * :func:`evaluate`: :func:`harness.compare.compare` followed by both: the full comparison, ``gate`` included.
 * :func:`exit_status`: ``gate`` (and ``compare --gate``) exit 1 on FAIL; plain ``compare`` exits 1 when
-  the candidate regressed at all (:func:`regressed`), whatever the policy says blocks.
+  the candidate regressed at all (:func:`regressed`), whatever the policy says blocks; both exit
+  :data:`EXIT_NOTHING_COMPARED` (3) when nothing was compared: an empty record (no tests, no measured
+  benchmark) on either side, or two records with no test and no benchmark in common. An empty record
+  never passes.
+
+A benchmark row is decided by its ``signal`` (:mod:`harness.bench.significance`): an instruction-count
+change beyond its noise margin is exact and may gate; a wall-time verdict may gate only where it is
+``detectable`` (between-run evidence says the threshold is above its minimum detectable effect).
 """
 from __future__ import annotations
 
 from harness import numfmt
 from harness.compare import BENCH_ORDER, compare
 from harness.policy import Policy, default as default_policy
-from harness.record import CHANGE_ORDER, FAILING
+from harness.record import CHANGE_ORDER, COUNTERS, FAILING
 
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_NOTHING_COMPARED = 0, 1, 2, 3
 
 def pct(x) -> str:
     """A time ratio as a signed change for verdict lines ('n/a' when unknown)."""
@@ -24,10 +34,23 @@ def pct(x) -> str:
 
 
 def describe_bench(row: dict) -> str:
+    ins = row.get("instructions") or {}
+    if row.get("signal") == "instructions" and ins.get("ratio") is not None:
+        return f"{row['name']} instructions {numfmt.pct(ins['ratio'], missing='n/a')} (margin {ins['margin']:.1%})"
     s = f"{row['name']} {pct(row.get('ratio'))}"
     if row.get("ci_low") is not None and row.get("ci_high") is not None:
         s += f" [CI {pct(row['ci_low'])}, {pct(row['ci_high'])}]"
     return s
+
+
+NO_EVIDENCE = "no between-run evidence"
+
+
+def no_between_run_evidence(row: dict) -> bool:
+    """A wall-time row of two sequential records with nothing that shows how much the machine moves
+    between runs (no rounds, history or noise file): its within-run statistics are not enough to gate."""
+    br = row.get("between_run")
+    return row.get("signal") == "wall" and isinstance(br, dict) and br.get("sigma_log") is None
 
 
 def judge_benchmarks(cmp: dict, policy: Policy) -> list[dict]:
@@ -35,6 +58,9 @@ def judge_benchmarks(cmp: dict, policy: Policy) -> list[dict]:
     (regressions first, blocking ones before advisory ones, the largest change first)."""
     hw_diff = cmp["hardware_differences"] if policy.require_same_hardware else []
     for row in cmp["benchmarks"]:
+        if no_between_run_evidence(row):
+            row["detectable"] = False
+            row["undetectable"] = NO_EVIDENCE
         detectable = row["detectable"]
         rule_gates = row["mode"] == "gating"
         row["gating"] = detectable and rule_gates and not hw_diff
@@ -44,10 +70,18 @@ def judge_benchmarks(cmp: dict, policy: Policy) -> list[dict]:
         elif detectable and hw_diff:
             row["advisory_reason"] = f"machines differ ({', '.join(hw_diff)})"
         elif not detectable and row.get("verdict") not in ("missing_in_baseline", "missing_in_candidate"):
-            row["advisory_reason"] = "too noisy to gate at this threshold"
+            row["advisory_reason"] = row.get("undetectable") or "too noisy to gate at this threshold"
     cmp["benchmarks"].sort(key=lambda r: (BENCH_ORDER.get(r.get("verdict"), 9), not r["gating"],
                                           -(r.get("ratio") or 0), r["name"]))
     return cmp["benchmarks"]
+
+
+def _deciding_ratio(row: dict) -> float:
+    """The ratio of the signal that decided the row (instructions or wall time)."""
+    ins = row.get("instructions") or {}
+    if row.get("signal") == "instructions" and ins.get("ratio") is not None:
+        return ins["ratio"]
+    return row.get("ratio") or 0
 
 
 def _plural(n, word, plural=None):
@@ -59,8 +93,37 @@ def _sections(rows, limit=4):
     return ", ".join(secs[:limit]) + (f", +{len(secs) - limit} more" if len(secs) > limit else "")
 
 
+def nothing_compared(cmp: dict) -> str | None:
+    """Why the two records cannot be compared at all (an empty side, nothing in common), or None."""
+    got = cmp.get("compared")
+    if not got:
+        return None
+    for side in ("candidate", "baseline"):
+        if not got[side]["tests"] and not got[side]["benchmarks"]:
+            return f"nothing was compared: the {side} record is empty (no tests, no measured benchmark)"
+    if not got["tests"] and not got["benchmarks"]:
+        return "nothing was compared: no test or benchmark is in both records"
+    return None
+
+
+def _bench_warnings(rows: list[dict], warnings: list) -> None:
+    changed = [r for r in rows if (r.get("counters") or {}).get("changed")]
+    if changed:
+        titles = {k.key: k.title for k in COUNTERS}
+        r = changed[0]
+        k = r["counters"]["changed"][0]
+        v = r["counters"]["values"][k]
+        warnings.append(f"{_plural(len(changed), 'benchmark')} changed exact counters (e.g. {r['name']}: "
+                        f"{titles[k]} {v['baseline']} → {v['candidate']})")
+    blind = [r for r in rows if r.get("undetectable") == NO_EVIDENCE]
+    if blind:
+        warnings.append(f"{_plural(len(blind), 'benchmark')} only advise: no between-run evidence (run bench "
+                        "with --rounds >= 3, or pass --history / --noise)")
+
+
 def decide(cmp: dict, policy: Policy) -> dict:
-    """``{"verdict": "PASS"|"FAIL", "reasons": [...], "warnings": [...], "line": "GATE ...: ..."}``."""
+    """``{"verdict": "PASS"|"FAIL", "reasons": [...], "warnings": [...], "line": "GATE ...: ...",
+    "nothing_compared": bool}``."""
     tests = cmp["tests"]
     by = {k: [r for r in tests if r["change"] == k] for k in CHANGE_ORDER}
     reasons, warnings = [], []
@@ -85,13 +148,16 @@ def decide(cmp: dict, policy: Policy) -> dict:
     regs = [r for r in cmp["benchmarks"] if r.get("verdict") == "regression"]
     gating_regs = [r for r in regs if r["gating"]]
     if gating_regs:
-        worst = max(gating_regs, key=lambda r: r.get("ratio") or 0)
+        worst = max(gating_regs, key=_deciding_ratio)
         more = f" (worst of {len(gating_regs)})" if len(gating_regs) > 1 else ""
-        reasons.append(f"{_plural(len(gating_regs), 'regression')}: {describe_bench(worst)}{more}")
+        by_ins = sum(r.get("signal") == "instructions" for r in gating_regs)
+        how = f" ({by_ins} by instruction count)" if by_ins and by_ins < len(gating_regs) else ""
+        reasons.append(f"{_plural(len(gating_regs), 'regression')}{how}: {describe_bench(worst)}{more}")
     adv_regs = [r for r in regs if not r["gating"]]
     if adv_regs:
         warnings.append(f"{_plural(len(adv_regs), 'advisory regression')} "
-                        f"(e.g. {describe_bench(max(adv_regs, key=lambda r: r.get('ratio') or 0))})")
+                        f"(e.g. {describe_bench(max(adv_regs, key=_deciding_ratio))})")
+    _bench_warnings(cmp["benchmarks"], warnings)
     missing = [r for r in cmp["benchmarks"] if r.get("verdict") == "missing_in_candidate"]
     if missing:
         warnings.append(f"{_plural(len(missing), 'benchmark')} of the baseline not run by the candidate")
@@ -118,6 +184,9 @@ def decide(cmp: dict, policy: Policy) -> dict:
     if cmp["hardware_differences"]:
         warnings.append(f"runs used different hardware ({', '.join(cmp['hardware_differences'])}): "
                         "benchmark ratios are advisory")
+    empty = nothing_compared(cmp)
+    if empty:  # last, so that the line leads with what the candidate itself shows
+        reasons.append(empty)
     verdict = "FAIL" if reasons else "PASS"
     if reasons:
         line = "GATE FAIL: " + "; ".join(reasons)
@@ -127,7 +196,8 @@ def decide(cmp: dict, policy: Policy) -> dict:
                 + (f", {len(by['expected'])} expected" if by["expected"] else "")
                 + (f"; {nb} benchmarks, 0 gating regressions" if nb else "")
                 + (f"; {_plural(len(warnings), 'warning')}" if warnings else ""))
-    return {"verdict": verdict, "reasons": reasons, "warnings": warnings, "line": line.replace("\n", " ")}
+    return {"verdict": verdict, "reasons": reasons, "warnings": warnings, "line": line.replace("\n", " "),
+            "nothing_compared": bool(empty)}
 
 
 def _lost_tests(n_base: int, by: dict, policy: Policy, reasons: list, warnings: list) -> None:
@@ -152,10 +222,11 @@ def _lost_tests(n_base: int, by: dict, policy: Policy, reasons: list, warnings: 
             warnings.append(f"{_plural(len(skipped), 'test')} newly skipped")
 
 
-def evaluate(baseline: dict, candidate: dict, policy: Policy | None = None, *, noise: dict | None = None) -> dict:
+def evaluate(baseline: dict, candidate: dict, policy: Policy | None = None, *, noise: dict | None = None,
+             history: list[dict] | None = None) -> dict:
     """The comparison of ``candidate`` against ``baseline`` with the gate's decision (``gate``)."""
     policy = policy or default_policy()
-    cmp = compare(baseline, candidate, policy, noise=noise)
+    cmp = compare(baseline, candidate, policy, noise=noise, history=history)
     judge_benchmarks(cmp, policy)
     cmp["gate"] = decide(cmp, policy)
     return cmp
@@ -169,7 +240,10 @@ def regressed(cmp: dict) -> bool:
 
 
 def exit_status(cmp: dict, *, gate: bool) -> int:
-    """0 or 1: the gate's verdict (``gate``), or whether the candidate regressed (plain ``compare``)."""
+    """0 or 1: the gate's verdict (``gate``), or whether the candidate regressed (plain ``compare``);
+    3 when nothing was compared (either way)."""
+    if cmp["gate"].get("nothing_compared"):
+        return EXIT_NOTHING_COMPARED
     if gate:
-        return 0 if cmp["gate"]["verdict"] == "PASS" else 1
-    return 1 if regressed(cmp) else 0
+        return EXIT_PASS if cmp["gate"]["verdict"] == "PASS" else EXIT_FAIL
+    return EXIT_FAIL if regressed(cmp) else EXIT_PASS
