@@ -4,6 +4,7 @@ together and writes files (records, reports, comparisons).
     run        run the suites under pytest (:mod:`harness.cli.run`)
     report / compare / gate / merge / env / summary    commands on run records (:mod:`harness.cli.records`)
     bench run | pair | calibrate                       benchmarks (:mod:`harness.cli.bench`)
+    history                                            change-points over run records (:mod:`harness.cli.history`)
 
 Every user error (missing or corrupt record, unknown device, bad option, bad policy, ...) is printed
 as one line on stderr with exit status 2; tracebacks are for bugs in torchconform itself. The CLI
@@ -22,7 +23,7 @@ DEPRECATED_BENCH_FLAGS = {"--pair": ("pair", 2), "--calibrate": ("calibrate", 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.cli import bench, records, run
+    from harness.cli import bench, history, records, run
 
     p = Parser(prog="torchconform",
                description="Conformance and benchmark suite for PyTorch builds: does the torch installed here "
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     records.add_parsers(sub)
     bench.add_parser(sub)
+    history.add_parser(sub)
     return p
 
 

@@ -19,14 +19,17 @@ DEFAULT_COMPARE_OUT = Path("reports") / "compare"
 # ---------------------------------------------------------------------------------------- report
 
 def write_reports(rec: dict, out: str | Path, *, comparison: dict | None = None, history: list[dict] | None = None,
-                  plots: bool = True) -> dict[str, Path]:
+                  plots: bool = True, changes: dict | None = None) -> dict[str, Path]:
     """index.html, summary.md and junit.xml of ``rec`` into ``out`` (created), plus comparison.json
-    with a comparison; returns {kind: path}."""
+    with a comparison; returns {kind: path}. ``changes``: the history's change-points
+    (:func:`harness.bench.history.changepoints`), computed here from ``history`` when not given."""
     from harness import report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    texts = report.render_all(rec, comparison=comparison, history=history, plots=plots)
+    if history and changes is None:
+        changes = _changepoints(history, rec)
+    texts = report.render_all(rec, comparison=comparison, history=history, plots=plots, changes=changes)
     paths = {}
     for kind, text in texts.items():
         paths[kind] = out / report.FILENAMES[kind]
@@ -36,6 +39,17 @@ def write_reports(rec: dict, out: str | Path, *, comparison: dict | None = None,
         paths["comparison"].write_text(json.dumps(record.sanitize(comparison), indent=1, default=str) + "\n",
                                        encoding="utf-8")
     return paths
+
+
+def _changepoints(history: list[dict], rec: dict) -> dict | None:
+    """The change-points of ``history`` (with ``rec``), or None where asv's step detection is missing."""
+    from harness.bench.history import changepoints
+
+    ids = {h.get("run_id") for h in history}
+    try:
+        return changepoints(list(history) + ([rec] if rec.get("run_id") not in ids else []))
+    except HarnessError:
+        return None
 
 
 def print_paths(paths: dict, stream=None) -> None:
@@ -90,8 +104,8 @@ def compare_or_gate(args, *, gate: bool) -> int:
     cand = record.load(args.candidate)
     pol = policy.load(args.policy, manifests=args.manifest or ())
     noise = load_noise(args.noise) if args.noise else None
-    cmp = _gate.evaluate(base, cand, pol, noise=noise)
     history = load_history(args.history) if getattr(args, "history", None) else None
+    cmp = _gate.evaluate(base, cand, pol, noise=noise, history=history)
     if history is not None:
         ids = {r["run_id"] for r in history}
         history = history + [r for r in (base, cand) if r["run_id"] not in ids]
@@ -193,14 +207,15 @@ def _compare_arguments(parser, *, gate: bool) -> None:
     parser.add_argument("baseline", metavar="BASELINE", help="the baseline run record (record.json or its folder)")
     parser.add_argument("candidate", metavar="CANDIDATE", help="the candidate run record")
     options.add_to_argparse(parser, (options.POLICY, options.MANIFEST, options.NOISE))
+    parser.add_argument("--history", default=None, metavar="DIR",
+                        help="folder of earlier run records of this machine: between-run evidence for the benchmarks "
+                             "(and, with reports, per-benchmark history plots)")
     if gate:
         parser.add_argument("--out", default=None, metavar="DIR",
                             help="also write index.html, summary.md, junit.xml and comparison.json here")
     else:
         parser.add_argument("--out", default=str(DEFAULT_COMPARE_OUT), metavar="DIR",
                             help="report folder (default reports/compare)")
-        parser.add_argument("--history", default=None, metavar="DIR",
-                            help="folder of earlier run records: adds per-benchmark history plots")
         parser.add_argument("--gate", action="store_true",
                             help="exit 1 when the gate fails (as `torchconform gate` does)")
     options.add_to_argparse(parser, (options.NO_PLOTS,))
@@ -227,10 +242,11 @@ def add_parsers(sub) -> None:
     _compare_arguments(cp, gate=False)
     cp.set_defaults(func=cmd_compare)
 
-    g = sub.add_parser("gate", help="CI gate: exit 0 pass, 1 fail, 2 error, with the reason in one line",
+    g = sub.add_parser("gate", help="CI gate: exit 0 pass, 1 fail, 2 error, 3 nothing compared, with the reason in one line",
                        description="Decide whether CANDIDATE may replace BASELINE under the policy (docs/policy.md): "
-                                   "prints one line (GATE PASS/GATE FAIL: reasons) and exits 0 (pass), 1 (fail) or "
-                                   "2 (missing or corrupt record, bad policy). --out writes the full reports.")
+                                   "prints one line (GATE PASS/GATE FAIL: reasons) and exits 0 (pass), 1 (fail), "
+                                   "2 (missing or corrupt record, bad policy) or 3 (nothing compared: an empty record, "
+                                   "or no test and no benchmark in both). --out writes the full reports.")
     _compare_arguments(g, gate=True)
     g.set_defaults(func=cmd_gate)
 

@@ -10,9 +10,9 @@ FILENAMES = {"html": "index.html", "markdown": "summary.md", "junit": "junit.xml
 
 
 def render_all(rec: dict, *, comparison: dict | None = None, history: list[dict] | None = None,
-               plots: bool = True) -> dict[str, str]:
+               plots: bool = True, changes: dict | None = None) -> dict[str, str]:
     """``{"html": text, "markdown": text, "junit": text}`` for ``rec`` (see :func:`model.build`)."""
     from harness.report import html, junit, markdown, model
 
-    m = model.build(rec, comparison, history, plots=plots)
+    m = model.build(rec, comparison, history, plots=plots, changes=changes)
     return {"html": html.render(m), "markdown": markdown.render(m), "junit": junit.render(m)}

@@ -85,9 +85,13 @@ def render(model: dict) -> str:
             for r in rows:
                 case = ET.SubElement(suite, "testcase", classname="torchconform.benchmarks", name=_clean(r["name"]),
                                      time="0")
-                summary = (f"{r.get('verdict')}: time ratio {_pct(r.get('ratio'))} "
-                           f"[CI {_pct(r.get('ci_low'))}, {_pct(r.get('ci_high'))}], threshold "
-                           f"{(r.get('threshold') or 0) * 100:.0f}% ({r.get('mode')})")
+                ins = r.get("instructions") or {}
+                summary = (f"{r.get('verdict')} (by {r.get('signal')}): time ratio {_pct(r.get('ratio'))} "
+                           f"[CI {_pct(r.get('ci_low'))}, {_pct(r.get('ci_high'))}]"
+                           + (f", instructions {_pct(ins['ratio'])} (margin {ins['margin'] * 100:.2f}%)"
+                              if ins.get("ratio") is not None else "")
+                           + f", threshold {(r.get('threshold') or 0) * 100:.0f}% ({r.get('mode')})"
+                           + (f"; advisory: {r['advisory_reason']}" if r.get("advisory_reason") else ""))
                 if r.get("gating") and r.get("verdict") == "regression":
                     ET.SubElement(case, "failure", message=_clean(summary))
                 else:

@@ -67,7 +67,7 @@ def _render(model: dict, max_items: int) -> str:
     if cmp:
         L += _changes(cmp, model["change_kinds"], max_items)
         L += _drift(cmp, max_items)
-        L += _benchmarks(cmp, max_items)
+        L += _benchmarks(cmp, max_items, model.get("signals", ()), model.get("counter_kinds", ()))
     L += _sections(model)
     L += ["<details><summary>By section × device × dtype</summary>", "",
           "| section | device | dtype | passed | failed+error | skipped | xfailed | total |",
@@ -178,7 +178,25 @@ def _drift(cmp, max_items) -> list[str]:
     return L + ["", "</details>", ""]
 
 
-def _benchmarks(cmp, max_items) -> list[str]:
+def _instructions(r) -> str:
+    ins = r.get("instructions")
+    if not ins:
+        return "–"
+    if ins.get("ratio") is None:
+        return _esc(ins.get("reason"))
+    return f"{_pct(ins['ratio'])} (margin {ins['margin']:.2%})"
+
+
+def _counters(r, kinds) -> str:
+    cnt = r.get("counters")
+    if not cnt:
+        return "–"
+    titles = {k["key"]: k["title"] for k in kinds}
+    return "; ".join(f"{titles[k]} {cnt['values'][k]['baseline']} → {cnt['values'][k]['candidate']}"
+                     for k in cnt["changed"]) or "none"
+
+
+def _benchmarks(cmp, max_items, signals=(), kinds=()) -> list[str]:
     rows = cmp["benchmarks"]
     if not rows:
         return []
@@ -188,15 +206,18 @@ def _benchmarks(cmp, max_items) -> list[str]:
     L = ["## Performance", "",
          ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(n.items(), key=lambda kv: -kv[1]))
          + f" (statistics: {_esc(cmp.get('bench_stats'))})", ""]
-    head = ["| benchmark | verdict | time ratio | CI | q | roofline (base → cand) | gates |",
-            "|---|---|---:|---|---:|---|---|"]
+    L += [f"- **{_esc(sg['title'])}**: {_esc(sg['note'])}" for sg in signals] + ([""] if signals else [])
+    head = ["| benchmark | verdict | time ratio | CI | q | by | instructions | counters changed | "
+            "roofline (base → cand) | gates |",
+            "|---|---|---:|---|---:|---|---|---|---|---|"]
 
     def line(r):
         ci = f"{_pct(r.get('ci_low'))} … {_pct(r.get('ci_high'))}" if r.get("ci_low") is not None else "–"
         roof = f"{_num(r.get('roofline_fraction_baseline'), '.0%')} → {_num(r.get('roofline_fraction_candidate'), '.0%')}"
         gates = "**yes**" if r.get("gating") else ("advisory" + (f": {_esc(r['advisory_reason'])}" if r.get("advisory_reason") else ""))
-        return (f"| {_code(r['name'])} | {_esc(r.get('verdict'))} | {_pct(r.get('ratio'))} | {ci} | "
-                f"{_num(r.get('q_value'), '.2g')} | {roof} | {gates} |")
+        ratio = _pct(r.get("ratio")) + (f" ({_pct(r.get('raw_ratio'))} raw)" if r.get("normalised_by") else "")
+        return (f"| {_code(r['name'])} | {_esc(r.get('verdict'))} | {ratio} | {ci} | {_num(r.get('q_value'), '.2g')} | "
+                f"{_esc(r.get('signal'))} | {_instructions(r)} | {_esc(_counters(r, kinds))} | {roof} | {gates} |")
 
     notable = [r for r in rows if r.get("verdict") not in ("unchanged",)]
     if notable:
@@ -213,7 +234,24 @@ def _history(hist, max_items) -> list[str]:
     for r in runs[-max_items:]:
         L.append(f"| {_esc(r.get('label') or (r.get('run_id') or '')[:8])} | {_esc(r.get('created'))} | "
                  f"{_esc(r.get('torch'))} | {r['passed']} | {r['failed'] + r['error']} | {r['skipped']} | {r['total']} |")
-    return L + ["", "</details>", ""]
+    L += ["", "</details>", ""]
+    if not hist.get("changes"):
+        return L
+    steps = hist["steps"]
+    L += [f"### Change-points ({len(steps)})", ""]
+    if steps:
+        L += ["| benchmark | series | step | first run after it | created | torch | before → after |",
+              "|---|---|---:|---|---|---|---:|"]
+        for st in steps[:max_items]:
+            L.append(f"| {_code(st['name'])} | {st['kind']} | {_pct(1 + st['change'])} | "
+                     f"{_esc(st.get('label') or (st.get('run_id') or '')[:8])} | {_esc(st.get('created'))} | "
+                     f"{_esc(st.get('torch'))} | {_num(st['before'], '.4g')} → {_num(st['after'], '.4g')} |")
+    else:
+        L.append("No step in any series.")
+    if hist["insufficient"]:
+        L += ["", f"Insufficient data (fewer than {hist['min_points']} points): "
+              + ", ".join(f"{_code(x['name'])} ({x['kind']})" for x in hist["insufficient"][:max_items])]
+    return L + [""]
 
 
 def _environment(model) -> list[str]:

@@ -1,5 +1,6 @@
 """The report model: everything the renderers show, computed once from a run record, optionally a
-comparison (made by :mod:`harness.gate`, never here) and a history of records.
+comparison (made by :mod:`harness.gate`, never here), a history of records and its change-points
+(made by :mod:`harness.bench.history`, never here).
 
 Renderers only format this model; they compute nothing of their own. Imports only
 :mod:`harness.record` (the vocabulary: statuses, change kinds, the median, environment rows), so
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from harness.record import CHANGE_KINDS, FAILING, STATUSES, environment_rows, median
+from harness.record import BENCH_SIGNALS, CHANGE_KINDS, COUNTERS, FAILING, STATUSES, environment_rows, median
 
 
 def _counts(tests) -> dict:
@@ -88,6 +89,30 @@ def history_model(records: list[dict]) -> dict:
     return {"runs": runs, "series": series}
 
 
+def history_steps(changes: dict | None) -> dict:
+    """The change-points as table rows (every step, newest first) and the series with insufficient data."""
+    if not changes:
+        return {"steps": [], "insufficient": [], "min_points": None}
+    steps, short = [], []
+    for kind, by_name in changes["series"].items():
+        for name, fit in by_name.items():
+            if fit["status"] != "ok":
+                short.append({"kind": kind, "name": name, "points": fit["points"]})
+            steps += [dict(s, kind=kind, name=name) for s in fit["steps"]]
+    steps.sort(key=lambda s: (-s["index"], s["name"], s["kind"]))
+    return {"steps": steps, "insufficient": short, "min_points": changes.get("min_points")}
+
+
+def _entry_row(b: dict) -> dict:
+    ins = b.get("instructions") or {}
+    cnt = b.get("counters") or {}
+    return {"name": b["name"], "n": len(b["samples"]), "median": median(b["samples"]), "unit": b.get("unit", "s"),
+            "instructions": ins.get("per_call") if ins.get("status") == "ok" else None,
+            "instructions_spread": ins.get("spread") if ins.get("status") == "ok" else None,
+            "instructions_note": None if ins.get("status") in (None, "ok") else ins.get("reason"),
+            "counters": {k.key: cnt.get(k.key) for k in COUNTERS if cnt.get(k.key) is not None}}
+
+
 def _plots(model: dict) -> dict:
     from harness.report import plots
 
@@ -118,10 +143,10 @@ def annotate(tests: list[dict], cmp: dict | None) -> list[dict]:
 
 
 def build(rec: dict, comparison: dict | None = None, history: list[dict] | None = None, *,
-          plots: bool = True) -> dict:
+          plots: bool = True, changes: dict | None = None) -> dict:
     """The model of ``rec``; with ``comparison`` (of ``rec`` against a baseline, gate included) also
     what changed and the verdict; with ``history`` (several records, ``rec`` included or not) the
-    per-benchmark history."""
+    per-benchmark history, and with ``changes`` its change-points."""
     tests = annotate(rec.get("tests", []), comparison)
     fp = rec.get("fingerprint", {})
     torch_fp = fp.get("torch") or {}
@@ -143,8 +168,12 @@ def build(rec: dict, comparison: dict | None = None, history: list[dict] | None 
         "skips": sorted(Counter((t.get("message") or "no reason") for t in tests if t["status"] == "skipped").items(),
                         key=lambda kv: -kv[1]),
         "precision": precision_rows(tests),
-        "benchmarks": [{"name": b["name"], "n": len(b["samples"]), "median": median(b["samples"]),
-                        "unit": b.get("unit", "s")} for b in rec.get("benchmarks", [])],
+        "benchmarks": [_entry_row(b) for b in rec.get("benchmarks", [])],
+        "benchmark_counters": [k._asdict() for k in COUNTERS
+                               if any((b.get("counters") or {}).get(k.key) is not None for b in rec.get("benchmarks", []))],
+        "benchmark_instructions": any((b.get("instructions") or {}).get("status") for b in rec.get("benchmarks", [])),
+        "signals": [k._asdict() for k in BENCH_SIGNALS],
+        "counter_kinds": [k._asdict() for k in COUNTERS],
         "fingerprint": fp,
         "environment": comparison["environment"] if comparison is not None else environment_rows(fp),
         "tests": tests,
@@ -163,6 +192,8 @@ def build(rec: dict, comparison: dict | None = None, history: list[dict] | None 
         ids = {h.get("run_id") for h in history}
         recs = list(history) + ([rec] if rec.get("run_id") not in ids else [])
         model["history"] = history_model(recs)
+        model["history"]["changes"] = changes
+        model["history"].update(history_steps(changes))
     model["plots"] = _plots(model) if plots else {"unavailable": "plots not requested", "bench_ratio": None,
                                                   "history": None}
     return model

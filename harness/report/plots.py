@@ -92,24 +92,52 @@ def bench_ratio(rows: list[dict]) -> str | None:
     return _data_uri(fig)
 
 
+def _step_marks(ax, fit: dict, cruns: list, run_index: dict, scale: float, top: float) -> None:
+    """The fitted levels (orange) and each step (red dashed line between the last record before it and
+    the first after it, labelled with its size)."""
+    for seg in fit.get("segments") or []:
+        x0 = run_index.get(cruns[seg["left"]]["run_id"])
+        x1 = run_index.get(cruns[seg["right"] - 1]["run_id"])
+        if x0 is not None and x1 is not None:
+            ax.hlines(seg["value"] * scale, x0 - 0.4, x1 + 0.4, colors="#c77c02", linewidth=2, alpha=0.8, zorder=2)
+    for st in fit.get("steps") or []:
+        x = run_index.get(st["run_id"])
+        if x is None or not _finite(st.get("change")):
+            continue
+        color = "#c0392b" if st["change"] > 0 else "#1f8a4c"
+        ax.axvline(x - 0.5, color=color, linestyle="--", linewidth=1.2, zorder=1)
+        ax.annotate(f"{st['change'] * 100:+.1f}%", (x - 0.5, top * 1.05), fontsize=7, color=color, ha="center",
+                    va="bottom", annotation_clip=False)
+
+
 def history(hist: dict) -> str | None:
     """Median time per benchmark across runs (small multiples, one panel per benchmark, the
-    interquartile range as error bars), for the benchmarks that moved most."""
+    interquartile range as error bars), the benchmarks with a change-point first, then those that moved
+    most; where ``hist["changes"]`` (:func:`harness.bench.history.changepoints`) has the series, its
+    fitted levels and steps are drawn on top."""
     runs, series = hist.get("runs") or [], hist.get("series") or {}
     if len(runs) < 2 or not series:
         return None
+    changes = hist.get("changes") or {}
+    fits = (changes.get("series") or {}).get("wall") or {}
+    cruns = changes.get("runs") or []
+    run_index = {r.get("run_id"): i for i, r in enumerate(runs)}
 
     def spread(points):
         vals = [p["median"] for p in points if p and _finite(p.get("median"))]
         return (max(vals) / min(vals)) if len(vals) >= 2 and min(vals) > 0 else 1.0
 
-    names = sorted(series, key=lambda n: -spread(series[n]))[:MAX_PANELS]
+    def stepped(name):
+        return bool((fits.get(name) or {}).get("steps"))
+
+    names = sorted(series, key=lambda n: (not stepped(n), -spread(series[n])))[:MAX_PANELS]
     names = [n for n in names if sum(1 for p in series[n] if p) >= 2] or names[:1]
     plt = _pyplot()
     cols = 3 if len(names) > 4 else min(len(names), 2)
     nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.6 * nrows), squeeze=False)
     labels = [_short(r.get("label") or r.get("created") or r.get("run_id") or str(i), 18) for i, r in enumerate(runs)]
+    every = max(1, math.ceil(len(runs) / 12))
     for ax, name in zip([a for row in axes for a in row], names):
         xs, ys, lo, hi = [], [], [], []
         for i, p in enumerate(series[name]):
@@ -121,12 +149,14 @@ def history(hist: dict) -> str | None:
         scale, unit = _time_scale(ys)
         ax.errorbar(xs, [y * scale for y in ys], yerr=[[v * scale for v in lo], [v * scale for v in hi]],
                     fmt="o-", color="#4a6fa5", capsize=2, markersize=4)
-        ax.set_title(_short(name, 48), fontsize=8)
-        ax.set_xticks(range(len(runs)))
-        ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
+        ax.set_title(_short(name, 48), fontsize=8, color="#c0392b" if stepped(name) else "black")
+        ax.set_xticks(range(0, len(runs), every))
+        ax.set_xticklabels(labels[::every], fontsize=7, rotation=30, ha="right")
         ax.set_ylabel(f"median ({unit})", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         top = max((y + h) * scale for y, h in zip(ys, hi)) if ys else 1.0
+        if name in fits and cruns:
+            _step_marks(ax, fits[name], cruns, run_index, scale, top)
         ax.set_ylim(0, top * 1.15 or 1.0)
         ax.set_xlim(-0.5, len(runs) - 0.5)
         ax.grid(color="#eee")
