@@ -1,8 +1,8 @@
 """Capture the golden outputs: ``python -m tests.golden.capture`` (from the repository root).
 
 Writes ``tests/golden/expected/<scenario>/<file>`` for every scenario of :mod:`tests.golden.scenarios`.
-The files in git were captured from the code before the issue-14 refactor; re-run this only to accept
-a deliberate output change, and say which in the commit message and in tests/test_golden.py.
+Re-run this only to accept a deliberate output change, and say which in the commit message and in
+tests/test_golden.py (its docstring keeps the history of the captures).
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def main() -> int:
     (misc / "summary.txt").write_text(scenarios.summary_table(False), encoding="utf-8")
     (misc / "summary-by-device.txt").write_text(scenarios.summary_table(True), encoding="utf-8")
     (misc / "pair-verdicts.txt").write_text(scenarios.pair_verdicts(), encoding="utf-8")
+    import matplotlib
+
+    (misc / "matplotlib-version.txt").write_text(matplotlib.__version__ + "\n", encoding="utf-8")
     print(f"captured {len(scenarios.SCENARIOS)} scenarios into {scenarios.EXPECTED}")
     return 0
 

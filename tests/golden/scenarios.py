@@ -40,6 +40,13 @@ SCENARIOS = {
     "report-partial": ["report", g("partial"), "--out", "{out}", "--no-plots"],
     "compare-pair": ["compare", g("pair-baseline"), g("pair-candidate"), "--policy", P, "--out", "{out}",
                      "--no-plots"],
+    # issue 15: schema-version-1 records (one block per case: no between-run evidence), both signals with
+    # normalised figures (tests/golden/make_v2.py), an empty record, a nightly history with a step
+    "compare-v1": ["compare", g("v1-baseline"), g("v1-candidate"), "--policy", P, "--out", "{out}", "--no-plots"],
+    "compare-signals": ["compare", g("signals-baseline"), g("signals-candidate"), "--policy", P, "--out", "{out}",
+                        "--no-plots"],
+    "gate-empty": ["gate", g("baseline"), g("empty"), "--policy", P],
+    "history": ["history", str(GOLDEN / "history"), "--out", "{out}", "--no-plots"],
 }
 
 
