@@ -51,7 +51,8 @@ def _finite(*xs) -> bool:
 
 def bench_ratio(rows: list[dict]) -> str | None:
     """Candidate/baseline time ratio per benchmark with its confidence interval as horizontal
-    error bars, the 1.0 line and each benchmark's threshold band (grey)."""
+    error bars, the 1.0 line and each benchmark's threshold band (grey); where both runs counted
+    instructions, their ratio as an open diamond on the same line."""
     rows = [r for r in rows if _finite(r.get("ratio"))]
     if not rows:
         return None
@@ -77,6 +78,9 @@ def bench_ratio(rows: list[dict]) -> str | None:
             ax.plot(r["ratio"], y, "o", color=color, markersize=5, zorder=3)
         if r.get("gating") and r.get("verdict") == "regression":
             ax.plot(r["ratio"], y, "o", markersize=11, markerfacecolor="none", markeredgecolor=color, zorder=4)
+        ins = r.get("instructions") or {}
+        if _finite(ins.get("ratio")):  # the exact signal beside the timed one
+            ax.plot(ins["ratio"], y, "D", markersize=5, markerfacecolor="white", markeredgecolor=color, zorder=5)
     ax.axvline(1.0, color="#333", linewidth=1, zorder=1)
     ax.set_yticks(ys)
     ax.set_yticklabels([_short(r["name"]) for r in rows], fontsize=8)
@@ -87,6 +91,9 @@ def bench_ratio(rows: list[dict]) -> str | None:
 
     handles = [Line2D([], [], marker="o", linestyle="", color=c, label=v) for v, c in _COLORS.items()
                if any(r.get("verdict") == v for r in rows)]
+    if any(_finite((r.get("instructions") or {}).get("ratio")) for r in rows):
+        handles.append(Line2D([], [], marker="D", linestyle="", color="#333", markerfacecolor="white",
+                              label="instructions ratio"))
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _data_uri(fig)
@@ -106,8 +113,9 @@ def _step_marks(ax, fit: dict, cruns: list, run_index: dict, scale: float, top: 
             continue
         color = "#c0392b" if st["change"] > 0 else "#1f8a4c"
         ax.axvline(x - 0.5, color=color, linestyle="--", linewidth=1.2, zorder=1)
-        ax.annotate(f"{st['change'] * 100:+.1f}%", (x - 0.5, top * 1.05), fontsize=7, color=color, ha="center",
-                    va="bottom", annotation_clip=False)
+        ax.annotate(f"{st['change'] * 100:+.1f}%", (x - 0.5, top * 1.07), fontsize=7, color=color, ha="center",
+                    va="center", bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": color,
+                                       "linewidth": 0.6})
 
 
 def history(hist: dict) -> str | None:
