@@ -19,13 +19,14 @@ VPY := $(VENV)/bin/python
 # The stamp names what was installed, so changing TORCH or pyproject.toml reinstalls.
 STAMP := $(VENV)/.torchconform-$(shell printf '%s|%s|%s' '$(TORCH)' '$(EXTRAS)' "$$(cat pyproject.toml 2>/dev/null)" | cksum | cut -d' ' -f1)
 
-.PHONY: report test setup clean gpu-check bench asv mutants help
+.PHONY: report test setup clean gpu-check bench bench-pr bench-nightly asv mutants help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make report   run every suite on every available device and write reports to $(OUT)"
 	@echo "make test     run the harness tests and the default-tier suites (what CI runs)"
 	@echo "make bench    run the benchmarks (reports/bench/record.json); make asv: asv run + publish"
+	@echo "make bench-pr / bench-nightly   + instruction counts (smoke tier / all) and the nightly change-points"
 	@echo "make mutants  plant realistic torch bugs and count how many the suites catch"
 	@echo "variables: TORCH='$(TORCH)' VENV=$(VENV) TIER=$(TIER) DEVICE=$(DEVICE) OUT=$(OUT)"
 
@@ -55,6 +56,15 @@ gpu-check:
 # Benchmarks: every definition in suites/*/bench_*.py, samples and ceilings in reports/bench/record.json.
 bench: $(STAMP)
 	$(VENV)/bin/torchconform bench run --out reports/bench $(BENCH_ARGS)
+
+# Pull-request lane: wall time of the default tier in rounds + instruction counts of the smoke tier (docs/ci.md).
+bench-pr: $(STAMP)
+	$(VENV)/bin/torchconform bench run --out reports/bench --instructions smoke $(BENCH_ARGS)
+
+# Nightly lane: every CPU case counted too, one record per night, then the change-points of the history.
+bench-nightly: $(STAMP)
+	$(VENV)/bin/torchconform bench run --out reports/nightly/$$(date +%Y-%m-%dT%H%M) --instructions $(BENCH_ARGS)
+	$(VENV)/bin/torchconform history reports/nightly --out reports/history
 
 # asv on the installed torch (files under .asv/, dashboard .asv/html/index.html).
 asv: $(STAMP)
