@@ -2,7 +2,8 @@
 
 With a comparison, tests the expectation manifest covers are written as skipped ("expected
 failure: REASON") or, for an unexpected pass, as failures; a ``torchconform.benchmarks`` suite
-has one case per benchmark (a failure for a gating regression) and a ``torchconform.gate`` suite
+has one case per benchmark (a failure for a gating regression; the line says which signal decided,
+both signals' changes and any counter that changed) and a ``torchconform.gate`` suite
 one case carrying the gate's verdict. An interrupted run (``complete: false``) adds a
 ``torchconform.run`` suite whose one case is an error: INCOMPLETE.
 """
@@ -53,6 +54,14 @@ def _case(suite, t) -> None:
         ET.SubElement(case, "skipped", message=first or t["status"])
 
 
+def _counter_changes(row: dict, kinds: list[dict]) -> str:
+    cnt = row.get("counters") or {}
+    titles = {k["key"]: k["title"] for k in kinds}
+    parts = [f"{titles.get(k, k)} {cnt['values'][k]['baseline']} -> {cnt['values'][k]['candidate']}"
+             for k in cnt.get("changed") or []]
+    return f"; counters changed: {', '.join(parts)}" if parts else ""
+
+
 def render(model: dict) -> str:
     by_section: dict[str, list] = defaultdict(list)
     for t in model["tests"]:
@@ -91,7 +100,8 @@ def render(model: dict) -> str:
                            + (f", instructions {_pct(ins['ratio'])} (margin {ins['margin'] * 100:.2f}%)"
                               if ins.get("ratio") is not None else "")
                            + f", threshold {(r.get('threshold') or 0) * 100:.0f}% ({r.get('mode')})"
-                           + (f"; advisory: {r['advisory_reason']}" if r.get("advisory_reason") else ""))
+                           + (f"; advisory: {r['advisory_reason']}" if r.get("advisory_reason") else "")
+                           + _counter_changes(r, model.get("counter_kinds") or []))
                 if r.get("gating") and r.get("verdict") == "regression":
                     ET.SubElement(case, "failure", message=_clean(summary))
                 else:
