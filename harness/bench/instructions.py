@@ -25,7 +25,7 @@ def count_cases(cases, entries: dict, *, suites=None, cfg=None, repeats: int = D
     lane's summary (status, reason, tool, wall seconds) for the record's ``bench.instructions``."""
     t0 = time.monotonic()
     cpu = [c for c in cases if c.device == "cpu" and c.name in entries]
-    why = unavailable()
+    why = unavailable() if cpu else "no CPU case selected (the lane counts CPU cases only)"
     if why is not None:
         for c in cpu:
             entries[c.name]["instructions"] = {"status": "skipped", "reason": why}

@@ -30,11 +30,13 @@ def _op(kind):
     return setup
 
 
+# bytes/FLOPs per call (of the default 10 reps) put each case on the roofline, so the sequential flow
+# compares memory-bound ones normalised by the probed copy bandwidth, the matmul by the probed FLOP rate
 SUITE = [
-    Benchmark(name="add", section="sens", setup=_op("add"), params={"n": [100_000]}),
-    Benchmark(name="exp", section="sens", setup=_op("exp"), params={"n": [50_000]}),
-    Benchmark(name="sum", section="sens", setup=_op("sum"), params={"n": [200_000]}),
-    Benchmark(name="matmul", section="sens", setup=_op("matmul"), params={"n": [64]}),
+    Benchmark(name="add", section="sens", setup=_op("add"), params={"n": [100_000]}, bytes=lambda n: 10 * 3 * 4 * n),
+    Benchmark(name="exp", section="sens", setup=_op("exp"), params={"n": [50_000]}, bytes=lambda n: 10 * 2 * 4 * n),
+    Benchmark(name="sum", section="sens", setup=_op("sum"), params={"n": [200_000]}, bytes=lambda n: 10 * 4 * n),
+    Benchmark(name="matmul", section="sens", setup=_op("matmul"), params={"n": [64]}, flops=lambda n: 10 * 2 * n ** 3),
 ]
 PLANTED = "sens.add"
 
