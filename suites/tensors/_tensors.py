@@ -1,10 +1,10 @@
-"""Input builders, storage predicates and derived accumulation allowances shared by the § 1 tensor modules."""
+"""Input builders, storage predicates and accumulation allowances shared by the § 1 tensor modules."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
+
+from harness import tolerances
 
 
 def arange_tensor(shape, dtype, device) -> torch.Tensor:
@@ -82,49 +82,30 @@ def random_tensor(np_rng, shape, dtype, device, low=-5.0, high=5.0, noncontig=Fa
     return x
 
 
-# ---- allowances derived from the computation (passed to harness.checks.assert_close as rtol/atol) -------
-def eps(dtype) -> float:
-    return torch.finfo(dtype).eps
-
-
-def acc_eps(dtype) -> float:
-    """eps of the type CPU/CUDA reductions accumulate in: float64 for float64, float32 for the rest."""
-    return eps(torch.float64 if dtype == torch.float64 else torch.float32)
-
-
-def out_rtol(dtype) -> float:
-    """The rounding of a result to its dtype: one eps (= 2 units of roundoff) for float32/float64; two for
-    half precision, whose partial results (one per chunk) may be rounded before they are combined."""
-    return eps(dtype) * (2 if dtype in (torch.bfloat16, torch.float16) else 1)
-
-
-def growth(k: int, tied: int = 0) -> float:
-    """Rounding-error growth of a k-term accumulation, in units of eps: sqrt(k) for random terms, whose
-    rounding errors are independent (the probabilistic bound, Higham & Mary 2019); plus tied/2 when one
-    value is added ``tied`` times in a row (a reduction over a stride-0 dim), whose errors all have the
-    same sign (the deterministic bound, tied * u)."""
-    return math.sqrt(max(k, 1)) + tied / 2
-
-
-def sum_tol(dtype, k: int, scale: float, tied: int = 0) -> dict:
-    """Allowance for a float sum of ``k`` terms whose magnitudes add up to ``scale`` (the largest over the
-    outputs). Derived rather than the table's reduction class (sized for ~1e5 terms, with an absolute
-    floor): acc_eps * growth(k) * sum|x|, plus the rounding of the result to its dtype. Measured on torch
-    2.13 (2^20+3 float32 terms): the error is ~1e-3 of this allowance."""
-    return {"op": "reduction", "rtol": out_rtol(dtype), "atol": acc_eps(dtype) * growth(k, tied) * scale}
-
-
-def rel_tol(dtype, k: int, factor: float = 1.0, tied: int = 0) -> dict:
-    """Relative allowance for a k-term product, norm, variance or normaliser: factor * acc_eps * growth(k)
-    (the model of :func:`sum_tol`, the result's magnitude as its own scale) plus the result's rounding."""
-    return {"op": "reduction", "rtol": factor * acc_eps(dtype) * growth(k, tied) + out_rtol(dtype), "atol": 0.0}
+# ---- allowances (passed to harness.checks.assert_close) ------------------------------------------------
+def reduction_tol(k: int, scale=None, tied: int = 0, scale_max: float | None = None) -> dict:
+    """The harness's K-aware allowance for a k-term sum-like reduction (``tolerances.for_reduction`` through
+    ``assert_close(op="reduction", k=, scale=)``): ``scale`` is the float64 sum of |terms| per output (None:
+    the result's own magnitude, for products, norms and same-sign sums). ``tied``: the terms include one
+    value repeated ``tied`` times in a row (a reduction over a stride-0 dim); their roundings all go the
+    same way, so the deterministic bound tied * u * scale is added as atol (``scale_max``: the largest
+    scale; needed when ``scale`` is None)."""
+    tol = {"op": "reduction", "k": max(int(k), 1)}
+    if scale is not None:
+        tol["scale"] = scale
+    if tied:
+        big = scale_max if scale_max is not None else float(np.max(scale)) if np.size(scale) else 0.0
+        tol["atol"] = tied * tolerances.unit_roundoff(torch.float32) * big
+    return tol
 
 
 def accumulate_tol(dtype, X, grid, S):
     """Allowance for index_add/index_put(accumulate)/scatter_add: each slot of ``X`` adds the terms ``S``
-    sent to it by the NumPy index ``grid``, up to K additions (the largest multiplicity plus the initial
-    value), each possibly rounded in the tensor's dtype: eps * K * (the slot's sum of magnitudes), the
-    deterministic bound. None (exact) for integer dtypes."""
+    sent to it by the NumPy index ``grid``. Not the K-aware class: these accumulate in the tensor's own
+    dtype, each addition rounded (measured on torch 2.13 CPU: 4,000 bfloat16 values near 1 added into one
+    slot by index_add stop growing at 512), so K additions (the largest multiplicity plus the initial
+    value) give eps(dtype) * K * (the slot's sum of magnitudes), the deterministic bound. None (exact)
+    for integer dtypes."""
     if not dtype.is_floating_point:
         return None
     count = np.zeros(X.shape)
@@ -132,4 +113,5 @@ def accumulate_tol(dtype, X, grid, S):
     scale = np.abs(X).copy()
     np.add.at(scale, grid, np.abs(S))
     k = float(count.max()) + 1 if count.size else 1.0
-    return {"op": "reduction", "rtol": eps(dtype), "atol": eps(dtype) * k * (float(scale.max()) if scale.size else 0.0)}
+    e = torch.finfo(dtype).eps
+    return {"op": "reduction", "rtol": e, "atol": e * k * (float(scale.max()) if scale.size else 0.0)}

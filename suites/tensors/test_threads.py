@@ -2,8 +2,8 @@
 32,768, so the work is split into chunks) once with ``torch.set_num_threads(1)`` and once with all of the
 threads torch had at the start (its default is the machine's physical cores: 2 on the 2-core reference
 machine), and both results are compared with NumPy float64 and with each other: integer results, indices,
-sorts and selections bit-exactly, float results within the allowance derived from the accumulation length
-(``suites.tensors._tensors.sum_tol``: the model the layout sweep uses).
+sorts and selections bit-exactly, float results within the harness's K-aware allowance for their
+accumulation length (``assert_close(op=..., k=, scale=)``).
 
 Covered: sum, mean, prod, max (values and indices), argmax with ties across chunks, var, vector_norm over all
 dims and each dim; cumsum and cumprod; index_add, index_put(accumulate=True) and scatter_add with duplicate
@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from harness.checks import assert_close, assert_equal, to_numpy as _ref
-from suites.tensors._tensors import accumulate_tol, rel_tol, sum_tol
+from suites.tensors._tensors import accumulate_tol, reduction_tol
 
 N = 2 ** 18 + 5  # 1-D inputs: uneven chunks
 ROWS, COLS = 257, 1021  # 2-D inputs: 262,397 elements
@@ -103,14 +103,15 @@ def _reductions(np_rng):
             ax = _axes(X, dim)
             k = _k(X, dim)
             a = f"shape={shape}, dim={dim}"
-            scale = float(np.abs(X).sum(axis=ax).max())
+            scale = np.abs(X).sum(axis=ax)  # per output: the float64 sum of |terms|
             probes += [
-                _probe("torch.sum", a + ", float32", lambda x=x, kw=kw: torch.sum(x, **kw), X.sum(axis=ax), sum_tol(torch.float32, k, scale)),
+                _probe("torch.sum", a + ", float32", lambda x=x, kw=kw: torch.sum(x, **kw), X.sum(axis=ax), reduction_tol(k, scale)),
                 _probe("torch.sum", a + ", int64", lambda xi=xi, kw=kw: torch.sum(xi, **kw), XI.sum(axis=ax), None),
-                _probe("torch.mean", a, lambda x=x, kw=kw: torch.mean(x, **kw), X.mean(axis=ax), sum_tol(torch.float32, k, scale / k)),
-                _probe("torch.prod", a, lambda p=p, kw=kw: torch.prod(p) if not kw else torch.prod(p, kw["dim"]), P.prod(axis=ax), rel_tol(torch.float32, k, 4.0)),
-                _probe("torch.var", a, lambda x=x, kw=kw: torch.var(x, **kw), X.var(axis=ax, ddof=1), rel_tol(torch.float32, k, 2.0)),
-                _probe("torch.linalg.vector_norm", a, lambda x=x, kw=kw: torch.linalg.vector_norm(x, **kw), np.sqrt((X * X).sum(axis=ax)), rel_tol(torch.float32, k, 2.0)),
+                _probe("torch.mean", a, lambda x=x, kw=kw: torch.mean(x, **kw), X.mean(axis=ax), reduction_tol(k, scale / k)),
+                _probe("torch.prod", a, lambda p=p, kw=kw: torch.prod(p) if not kw else torch.prod(p, kw["dim"]), P.prod(axis=ax), reduction_tol(k)),
+                # var: the deviations carry the rounding of x and of the mean, so 2 * sum(x^2) / (k-1) is the scale
+                _probe("torch.var", a, lambda x=x, kw=kw: torch.var(x, **kw), X.var(axis=ax, ddof=1), reduction_tol(k, 2 * (X * X).sum(axis=ax) / (k - 1))),
+                _probe("torch.linalg.vector_norm", a, lambda x=x, kw=kw: torch.linalg.vector_norm(x, **kw), np.sqrt((X * X).sum(axis=ax)), reduction_tol(k)),
                 _probe("torch.amax", a, lambda x=x, kw=kw: torch.amax(x, **kw) if kw else torch.amax(x), X.max(axis=ax), None),
             ]
             if dim is not None:  # max(dim): values and the first index of ties (quarters: many ties)
@@ -142,9 +143,9 @@ def _scans(np_rng):
             p = torch.exp(_f32(np_rng, shape, -2.5 / math.sqrt(k), 2.5 / math.sqrt(k)))
             probes += [
                 _probe("torch.cumsum", a + ", float32", lambda x=x, dim=dim: torch.cumsum(x, dim), np.cumsum(X, axis=dim),
-                       sum_tol(torch.float32, k, float(np.abs(X).sum(axis=dim).max()))),
+                       reduction_tol(k, np.cumsum(np.abs(X), axis=dim))),
                 _probe("torch.cumsum", a + ", int64", lambda xi=xi, dim=dim: torch.cumsum(xi, dim), np.cumsum(_ref(xi), axis=dim), None),
-                _probe("torch.cumprod", a, lambda p=p, dim=dim: torch.cumprod(p, dim), np.cumprod(_ref(p), axis=dim), rel_tol(torch.float32, k, 4.0)),
+                _probe("torch.cumprod", a, lambda p=p, dim=dim: torch.cumprod(p, dim), np.cumprod(_ref(p), axis=dim), reduction_tol(k)),
             ]
     return probes
 
@@ -217,9 +218,8 @@ def _matmul(np_rng):
         a = _f32(np_rng, (512, 128), -1, 1).to(dtype)
         b = _f32(np_rng, (128, 256), -1, 1).to(dtype)
         A, B = _ref(a), _ref(b)
-        scale = float((np.abs(A) @ np.abs(B)).max())
-        # a K-term dot product per element (2^17 of them), accumulated in float32: the sum model, K = 128
-        tol = sum_tol(dtype, 128, scale)
+        # a K-term dot product per element (2^17 of them): the K-aware matmul allowance, scale |A| @ |B|
+        tol = {"op": "matmul", "k": 128, "scale": np.abs(A) @ np.abs(B)}
         probes.append(_probe("torch.matmul", f"(512, 128) @ (128, 256), {str(dtype).rsplit('.', 1)[-1]}",
                              lambda a=a, b=b: torch.matmul(a, b), A @ B, tol))
     return probes
@@ -236,8 +236,8 @@ def _conv(np_rng):
     w = _f32(np_rng, (16, 8, 3, 3), -1, 1)
     X, W = _ref(x), _ref(w)
     exp = _conv2d_ref(X, W, 1)
-    scale = float(_conv2d_ref(np.abs(X), np.abs(W), 1).max())
-    tol = sum_tol(torch.float32, 8 * 9, scale)  # each output: a 72-term dot product
+    # each output: a 72-term dot product; the K-aware matmul allowance with scale conv(|x|, |w|)
+    tol = {"op": "matmul", "k": 8 * 9, "scale": _conv2d_ref(np.abs(X), np.abs(W), 1)}
     return [_probe("torch.nn.functional.conv2d", "(4, 8, 64, 64) * (16, 8, 3, 3), padding=1, float32",
                    lambda: torch.nn.functional.conv2d(x, w, padding=1), exp, tol)]
 
