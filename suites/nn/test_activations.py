@@ -48,13 +48,18 @@ CASES = [
     (lambda: nn.LogSigmoid(), lambda x: -np.logaddexp(0, -x), "LogSigmoid"),
 ]
 
+# GELU is not in the set: its documented form x/2 * (1 + erf(x/sqrt 2)) cancels below x ~ -4 (float32 returns
+# 0 where the exact value is ~-6e-8), so only the absolute elementwise bound is a contract for it.
+_ULP_CHECKED = {"Sigmoid", "Tanh", "SiLU", "Softplus-default", "Softplus-beta2-thr1", "LogSigmoid", "ELU-default",
+                "ELU-0.5", "SELU", "CELU-2", "Mish"}
+
 
 def _inputs(device, dtype):
     """A spread including 0, exact kink points, large magnitudes (for overflow paths) and both signs."""
     base = torch.linspace(-8, 8, 161, dtype=torch.float64)
-    extra = torch.tensor([0.0, -0.0, 0.5, -0.5, 0.7, -0.7, 1.0, -1.0, 3.0, -3.0, 6.0, 25.0, -25.0, 60.0, -60.0],
-                         dtype=torch.float64)
-    return torch.cat([base, extra]).to(device=device, dtype=dtype).reshape(8, 22)
+    extra = torch.tensor([0.0, -0.0, 0.5, -0.5, 0.7, -0.7, 1.0, -1.0, 3.0, -3.0, 6.0, 25.0, -25.0, 60.0, -60.0,
+                          -12.0, -14.0], dtype=torch.float64)  # -12, -14: sigmoid tails still normal in float16
+    return torch.cat([base, extra]).to(device=device, dtype=dtype).reshape(2, 89)
 
 
 @pytest.mark.smoke
@@ -70,7 +75,11 @@ def test_activation(device, dtype, make, ref, name):
     # Tanhshrink = x - tanh(x) cancels near 0: in 16-bit dtypes the rounding of tanh(x) (up to eps/2
     # absolute) survives the subtraction, so allow one eps absolute there.
     atol = torch.finfo(dtype).eps if (name == "Tanhshrink" and dtype in dtypes.FLOAT_LOW) else None
-    assert_close(f"nn.{name}", y, ref(np64(x)), op="elementwise", atol=atol, args=repr(m), check_dtype=dtype,
+    # Saturating transcendental activations reach outputs far below the elementwise absolute floor (the
+    # inputs go to -60, where sigmoid is ~1e-26): a flushed tail would pass an absolute check, so these are
+    # checked in units in the last place of the result dtype (a relative check at every magnitude).
+    op = "transcendental" if name in _ULP_CHECKED and atol is None else "elementwise"
+    assert_close(f"nn.{name}", y, ref(np64(x)), op=op, atol=atol, args=repr(m), check_dtype=dtype,
                  check_device=device)
     assert_equal(f"nn.{name}", tuple(y.shape), tuple(x.shape), args="shape")
 
