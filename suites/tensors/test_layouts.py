@@ -11,11 +11,14 @@ Torch picks a kernel by memory layout, size and dtype, so every family runs
   65,537 (either side of ATen's parallel grain of 32,768 elements) and 2^20+3 (many chunks, long float32
   accumulations), always with random data;
 - in the variants out-of-place, in-place (``x.op_()``) and ``out=``, with a contiguous and a strided ``out``
-  (the result must land in out's strides and leave its gaps alone), where the op documents them.
+  (the result must land in out's strides and leave its gaps alone), where the op documents them;
+- in float32 and bfloat16, int64 and int32 for the ops that take integers, float64 for sum, var, cumsum.
 
-The default tier runs one case per (family × layout × size class tail/grain/large), rotating through the
-ops, dtypes and sizes of the class; every other case is marked slow and runs at ``--tier full``.
-Each test names the broken torch it would catch in its docstring.
+The default tier (``test_<family>_layouts``) runs one case per (family × layout × size class tail/grain/
+large), rotating through the ops, dtypes and sizes of the class. ``--tier full`` adds the rest of the grid
+(``test_<family>_layouts_full``, marked slow: one test per op, dtype and layout, looping over the sizes;
+see :func:`grid` for how the grain and large sizes are thinned). Each test names the broken torch it would
+catch in its docstring.
 """
 from __future__ import annotations
 
@@ -28,10 +31,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness import tolerances
 from harness.checks import assert_close, assert_equal, assert_raises, assert_true
 from harness.checks import to_numpy as _ref  # float64/int copy of a tensor's values
 from harness.dtypes import dtype_id
-from harness import tolerances
 from suites.tensors._tensors import accumulate_tol, gap_fill, gapped_view, is_dense, reduction_tol
 from suites.tensors.test_elementwise import UNARY  # name -> (function, float64 oracle, input range)
 
@@ -40,7 +43,6 @@ GRAIN = (32767, 32769, 65537)
 LARGE = (2 ** 20 + 3,)
 CLASSES = {"tail": TAIL, "grain": GRAIN, "large": LARGE}
 LAYOUTS = ("contig", "strided", "sliced", "expanded", "channels_last")
-GAPPED = ("strided", "sliced")
 
 F32, BF16, F64, I64, I32 = torch.float32, torch.bfloat16, torch.float64, torch.int64, torch.int32
 FLOATS = (F32, BF16)
@@ -203,18 +205,16 @@ class Case:
 
 
 def grid(ops, dtypes_of, large_layouts=len(LAYOUTS)):
-    """The family's cases: every op × layout × tail size × dtype; at each grain size (op, layout) runs in
-    one of the op's dtypes, rotating over the sizes and layouts (so every dtype meets every op at the
-    grain sizes); at the large size, where the time goes, each op runs on ``large_layouts`` of the layouts
-    (rotating, so each layout sees its share of the ops), in one dtype per layout (rotating)."""
+    """The family's cases: every op × layout × dtype × tail and grain size; at the large size, where the
+    time goes, each op runs on ``large_layouts`` of the layouts (rotating, so each layout sees its share
+    of the ops) in one of its dtypes per layout (rotating over the layouts)."""
     cases = []
     for li, layout in enumerate(LAYOUTS):
         for oi, op in enumerate(ops):
             dts = dtypes_of(op)
             large = (li - oi) % len(LAYOUTS) < large_layouts
             for di, dt in enumerate(dts):
-                cases += [Case(op, dt, layout, n) for n in TAIL]
-                cases += [Case(op, dt, layout, n) for si, n in enumerate(GRAIN) if di == (oi + li + si) % len(dts)]
+                cases += [Case(op, dt, layout, n) for n in TAIL + GRAIN]
                 cases += [Case(op, dt, layout, n) for n in LARGE if large and di == (oi + li) % len(dts)]
     return cases
 
@@ -616,7 +616,8 @@ def _cummax_out(api, x, dim, X, exp, dtype, device, args):
 INDEXING = ("gather", "scatter", "scatter_add", "index_add", "index_put")
 
 
-def _grid(I, d):
+def _along(I, d):
+    """NumPy fancy index: position I[..] along dim d, every other dim its own index (scatter semantics)."""
     g = list(np.indices(I.shape, sparse=True))
     g[d] = I
     return tuple(g)
@@ -660,13 +661,13 @@ def _run_indexing(case, shape, device, np_rng, layout):
         src = place(draw(np_rng, I.shape, case.dtype, device, lo, hi), layout if I.shape == tuple(shape) or expanded else "contig", "rows")
         S = _ref(src)
         exp = X.copy()
-        grid = _grid(I, d)
+        pos = _along(I, d)
         if case.op == "scatter":
-            exp[grid] = S
+            exp[pos] = S
             tol = None
         else:
-            np.add.at(exp, grid, S)
-            tol = accumulate_tol(case.dtype, X, grid, S)
+            np.add.at(exp, pos, S)
+            tol = accumulate_tol(case.dtype, X, pos, S)
         fn = getattr(torch, case.op)
         check(api, fn(target, d, idx, src), exp, tol, args)
         make = (lambda: base.clone()) if expanded else (lambda: place(base.clone(), layout))
@@ -704,11 +705,11 @@ def _run_indexing(case, shape, device, np_rng, layout):
         indices = tuple(_index(np_rng, s, (m,), device) for s in shape)
         vshape = (m,)
     vals = draw(np_rng, vshape, case.dtype, device, lo, hi)
-    grid = tuple(_ref(i) for i in indices)
+    pos = tuple(_ref(i) for i in indices)
     V = _ref(vals)
     exp = X.copy()
-    np.add.at(exp, grid, V)
-    tol = accumulate_tol(case.dtype, X, grid, V)
+    np.add.at(exp, pos, V)
+    tol = accumulate_tol(case.dtype, X, pos, V)
     api = "torch.index_put"
     check(api, torch.index_put(target, indices, vals, accumulate=True), exp, tol, args + ", accumulate=True")
     make = (lambda: base.clone()) if expanded else (lambda: place(base.clone(), layout))
@@ -754,8 +755,7 @@ def _run_sorting(case, shape, device, np_rng, layout):
 # ---- the tests: one per family at the default tier (its representatives), one per family at --tier full
 # (the rest of its grid, one test per op, dtype and layout looping over the sizes) ---------------------------
 SWEEP = {
-    # 21 unary ops: at 2^20+3 each runs on 2 of the 5 layouts (every layout sees 8 or 9 of them)
-    "unary": Family(UNARY_OPS, lambda op: FLOATS, 0, 2, _run_unary),
+    "unary": Family(UNARY_OPS, lambda op: FLOATS, 0, len(LAYOUTS), _run_unary),
     "binary": Family(list(BINARY), _binary_dtypes, 1, len(LAYOUTS), _run_binary),
     "where": Family(["where"], lambda op: NUMERIC, 2, len(LAYOUTS), _run_where),
     "clamp": Family(["clamp", "clamp_tensor"], lambda op: NUMERIC, 3, len(LAYOUTS), _run_clamp),
@@ -781,8 +781,8 @@ def test_unary_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["unary"]))
 def test_unary_layouts_full(device, cases, np_rng):
-    """The rest of test_unary_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_unary_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["unary"].run, cases, device, np_rng)
 
 
@@ -799,8 +799,8 @@ def test_binary_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["binary"]))
 def test_binary_layouts_full(device, cases, np_rng):
-    """The rest of test_binary_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_binary_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["binary"].run, cases, device, np_rng)
 
 
@@ -816,8 +816,8 @@ def test_where_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["where"]))
 def test_where_layouts_full(device, cases, np_rng):
-    """The rest of test_where_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_where_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["where"].run, cases, device, np_rng)
 
 
@@ -833,8 +833,8 @@ def test_clamp_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["clamp"]))
 def test_clamp_layouts_full(device, cases, np_rng):
-    """The rest of test_clamp_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_clamp_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["clamp"].run, cases, device, np_rng)
 
 
@@ -853,8 +853,8 @@ def test_reduction_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["reduction"]))
 def test_reduction_layouts_full(device, cases, np_rng):
-    """The rest of test_reduction_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_reduction_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["reduction"].run, cases, device, np_rng)
 
 
@@ -872,8 +872,8 @@ def test_softmax_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["softmax"]))
 def test_softmax_layouts_full(device, cases, np_rng):
-    """The rest of test_softmax_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_softmax_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["softmax"].run, cases, device, np_rng)
 
 
@@ -891,8 +891,8 @@ def test_cumulative_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["cumulative"]))
 def test_cumulative_layouts_full(device, cases, np_rng):
-    """The rest of test_cumulative_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_cumulative_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["cumulative"].run, cases, device, np_rng)
 
 
@@ -910,8 +910,8 @@ def test_indexing_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["indexing"]))
 def test_indexing_layouts_full(device, cases, np_rng):
-    """The rest of test_indexing_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_indexing_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["indexing"].run, cases, device, np_rng)
 
 
@@ -928,8 +928,8 @@ def test_sorting_layouts(device, case, np_rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("cases", full_params(SWEEP["sorting"]))
 def test_sorting_layouts_full(device, cases, np_rng):
-    """The rest of test_sorting_layouts' grid for one op, dtype and layout: every size (the large one in
-    this dtype only where the rotation picks it), the same checks."""
+    """The rest of test_sorting_layouts' grid for one op, dtype and layout (every tail and grain size; the
+    large size where :func:`grid`'s rotation picks this dtype), with the same checks."""
     run_cases(SWEEP["sorting"].run, cases, device, np_rng)
 
 
