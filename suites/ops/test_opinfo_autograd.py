@@ -2,7 +2,10 @@
 
 * ``test_backward``: the float32 (bfloat16, complex64 at full) backward of each sample against the
   backward of the same sample in float64 (on the CPU), with the same random output cotangent: a
-  low-precision backward kernel that is wrong, or a gradient that goes missing, fails.
+  low-precision backward kernel that is wrong, or a gradient that goes missing, fails. The float64
+  twin of the first sample also goes through a fast-mode ``gradcheck`` (random projections of the
+  Jacobian against central differences), so a backward formula wrong at every precision fails at the
+  default tier too.
 * ``test_gradcheck`` / ``test_gradgradcheck`` (``--tier full``): the float64 (complex128) analytic first
   and second derivatives against finite differences (``torch.autograd.gradcheck`` / ``gradgradcheck``),
   which catches a backward formula that is wrong at every precision (off by a factor, a wrong sign, a
@@ -36,6 +39,7 @@ def test_backward(device, opinfo_case, tier):
     api = f"{_opinfo.api_name(op)} backward"
     gen = torch.Generator().manual_seed(_opinfo._seed(opinfo_case.op_key, low, "cotangent"))
     ran = 0
+    checked = False
     for i, s in enumerate(_opinfo.case_samples(op, device, opinfo_case, tier, requires_grad=True)):
         twin = _opinfo.to_device(_opinfo.upcast(s, low, high), "cpu")
         fn_lo, in_lo = _opinfo.differentiable(op, s)
@@ -63,6 +67,14 @@ def test_backward(device, opinfo_case, tier):
                 continue
             _opinfo.assert_results_close(api, a, e, op=_grad_class(op), exact_dtype=False, round_expected=True,
                                          normwise=True, args=f"gradient of input {j}; {where}")
+        if not checked and high == "float64":
+            checked = True
+            twin = _opinfo.to_device(_opinfo.upcast(s, low, high), "cpu")
+            fn_hi, in_hi = _opinfo.differentiable(op, twin)
+            ok = torch.autograd.gradcheck(fn_hi, tuple(in_hi), fast_mode=True, raise_exception=False,
+                                          nondet_tol=op.gradcheck_nondet_tol)
+            assert_true(api, ok, "float64 analytic gradient differs from finite differences (fast-mode "
+                                 "gradcheck; rerun with raise_exception=True for the element)", args=where)
     if not ran:
         pytest.skip(f"{opinfo_case.op_key}: no sample has a differentiable floating result")
 
@@ -79,8 +91,10 @@ def _check_grad(opinfo_case, device, tier, second: bool):
             continue
         ran += 1
         check = torch.autograd.gradgradcheck if second else torch.autograd.gradcheck
-        ok = check(fn, tuple(inputs), nondet_tol=op.gradcheck_nondet_tol, raise_exception=False,
-                   fast_mode=tier != "full")
+        # fast mode (random projections of the Jacobian), torch's own default for its OpInfo gradchecks,
+        # unless the OpInfo asks for the full Jacobian
+        fast = getattr(op, "gradcheck_fast_mode", None) is not False
+        ok = check(fn, tuple(inputs), nondet_tol=op.gradcheck_nondet_tol, raise_exception=False, fast_mode=fast)
         assert_true(api, ok, "analytic derivative differs from finite differences (rerun with "
                              "raise_exception=True for the element)", args=f"sample {i}: {s.describe()}")
     if not ran:

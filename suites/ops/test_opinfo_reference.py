@@ -40,10 +40,8 @@ def test_ref(device, opinfo_case, tier):
     wrong result shape) against NumPy/SciPy in float64."""
     op = _opinfo.begin(device, opinfo_case, tier)
     cls, api = _opinfo.op_class(op), _opinfo.api_name(op)
-    upcast = opinfo_case.op_key not in _opinfo.REF_NATIVE_DTYPE
     for i, s in enumerate(_opinfo.case_samples(op, device, opinfo_case, tier)):
-        for label, run_torch, run_ref in _opinfo.reference_calls(op, s, device, opinfo_case.dtype,
-                                                                  upcast_floats=upcast):
+        for label, run_torch, run_ref in _opinfo.reference_calls(op, s, device, opinfo_case.dtype):
             actual = run_torch()
             expected = _quiet(run_ref)
             _opinfo.assert_results_close(api, actual, expected, op=cls, exact_dtype=False, round_expected=True,
@@ -83,14 +81,12 @@ def test_zero_size(device, opinfo_case, tier):
     empty reduction (sum 0, prod 1), garbage values, or no error where the reference raises one."""
     op = _opinfo.begin(device, opinfo_case, tier)
     cls, api = _opinfo.op_class(op), _opinfo.api_name(op)
-    upcast = opinfo_case.op_key not in _opinfo.REF_NATIVE_DTYPE
     chosen = _opinfo.case_samples(op, device, opinfo_case, tier, where=_opinfo.has_zero_sizable)
     if not chosen:
         pytest.skip(f"{opinfo_case.op_key}: no sample has a tensor input with a leading dim to empty")
     for i, s in enumerate(chosen):
         z = _opinfo.zero_sized(s)
-        for label, run_torch, run_ref in _opinfo.reference_calls(op, z, device, opinfo_case.dtype,
-                                                                  upcast_floats=upcast):
+        for label, run_torch, run_ref in _opinfo.reference_calls(op, z, device, opinfo_case.dtype):
             where = f"zero-size sample {i}: {label}"
             try:
                 expected = _quiet(run_ref)
