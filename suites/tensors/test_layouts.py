@@ -247,7 +247,9 @@ class Family(NamedTuple):
 
 
 def default_params(fam: Family):
-    return [pytest.param(c, id=c.id) for c in representatives(fam.ops, fam.dtypes_of, fam.offset, fam.large_layouts)]
+    """The default tier's cases; the strided tail-size one is also the family's smoke test."""
+    return [pytest.param(c, id=c.id, marks=(pytest.mark.smoke,) if (c.layout, c.n in TAIL) == ("strided", True) else ())
+            for c in representatives(fam.ops, fam.dtypes_of, fam.offset, fam.large_layouts)]
 
 
 def full_params(fam: Family):
