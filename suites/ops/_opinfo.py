@@ -221,9 +221,23 @@ _REDUCTION = {
     "index_add", "index_reduce", "scatter_add", "scatter_reduce", "index_put", "put", "_segment_reduce",
     "_unsafe_masked_index_put_accumulate", "renorm", "nn.functional.normalize", "trace", "linalg.vector_norm",
     "linalg.norm", "linalg.matrix_norm", "nn.functional.local_response_norm", "nn.functional.kl_div",
-    "sum_to_size",
+    "sum_to_size", "nn.functional.ctc_loss",
 }
 _REDUCTION_PREFIX = ("masked.",)
+
+
+def class_at(op, dtype: str) -> str:
+    """:func:`op_class` at a dtype: for complex results abs/sgn compute (|z|, z/|z|) rather than select,
+    so they are elementwise; and elementwise complex functions are computed from several real operations
+    (pow = exp(y log x), sinc, trigonometric ones), whose rounding the exponent's magnitude amplifies, so
+    they get the reduction row (1e-5 relative to |z| in complex64, 84 ulps) instead of one rounding."""
+    cls = op_class(op)
+    if dtype.startswith("complex"):
+        if cls == "exact" and key(op) in ("abs", "sgn", "sign", "angle"):
+            return "elementwise" if dtype == "complex128" else "reduction"
+        if cls == "elementwise" and dtype != "complex128":
+            return "reduction"
+    return cls
 
 
 def op_class(op) -> str:
@@ -237,6 +251,8 @@ def op_class(op) -> str:
         if full in table or name in table:
             return cls
     family = type(op).__name__
+    if name.startswith("special.") and "_polynomial_" in name:
+        return "reduction"  # an n-term three-point recurrence, rounded at every step
     if family in ("UnaryUfuncInfo", "BinaryUfuncInfo"):
         return "elementwise"
     if family in ("ReductionOpInfo", "SpectralFuncInfo"):
@@ -245,12 +261,12 @@ def op_class(op) -> str:
         return "linalg"
     if name.startswith(_REDUCTION_PREFIX):
         return "reduction"
-    if name in ("lerp", "addcmul", "addcdiv", "diff", "logaddexp2", "nn.functional.hardswish",
+    if name in ("lerp", "addcmul", "addcdiv", "logaddexp2", "nn.functional.hardswish",
                 "nn.functional.leaky_relu", "nn.functional.glu", "nn.functional.gelu") \
             or name.startswith("signal.windows."):
         return "elementwise"
     # composites: nn.functional layers, sequences built by repeated steps (linspace, logspace, arange),
-    # finite differences (gradient), embedding with max_norm renormalisation
+    # finite differences (gradient, diff with n > 1), embedding with max_norm renormalisation
     return "nn"
 
 
@@ -412,8 +428,8 @@ LAWS: dict[str, Law] = {law.name: law for law in (
     Law("gradgradcheck", (("TestBwdGradients", "test_fn_gradgrad"),), 1, 2, full_only=True),
 )}
 
-# Per-law exemptions: ops for which a law does not hold by design (each with the reason). They are
-# collected as skipped tests carrying the reason, so the report lists them.
+# Per-law exemptions: ops (or "op@dtype") for which a law does not hold by design (each with the
+# reason). They are collected as skipped tests carrying the reason, so the report lists them.
 LAW_EXEMPT: dict[str, dict[str, str]] = {law: {} for law in LAWS}
 _QUOTIENT = ("rounds the quotient to the input dtype before truncating/flooring it, so a lower-precision "
              "quotient can round across an integer and move the result by one by definition")
@@ -439,8 +455,16 @@ _VIEW = ("documented to need strides compatible with the new shape: it raises on
 LAW_EXEMPT["transposed"].update({"view": _VIEW, "view_as": _VIEW})
 _BN_CONST = ("an expanded input makes whole normalisation groups constant: the output is then the rounding "
              "noise of the mean divided by sqrt(eps), which differs between correct kernels")
-LAW_EXEMPT["backward"].update({k: _STORAGE for k in ("as_strided", "as_strided.partial_views", "as_strided_copy",
-                                                       "as_strided_scatter")})
+for _law in ("backward", "gradcheck", "gradgradcheck"):
+    LAW_EXEMPT[_law].update({k: _STORAGE for k in ("as_strided", "as_strided.partial_views", "as_strided_copy",
+                                                   "as_strided_scatter")})
+_BINS = ("the bin index is a floor of a position computed in the input dtype: a lower-precision position "
+         "crosses bin edges by definition")
+LAW_EXEMPT["precision"].update({"histc": _BINS, "histogram": _BINS, "histogramdd": _BINS})
+_EIG_ORDER = ("the order of the eigenvalues is unspecified: complex64 and complex128 may list a conjugate "
+              "pair in opposite order (and the cotangents then meet different outputs)")
+LAW_EXEMPT["precision"].update({"linalg.eigvals@complex64": _EIG_ORDER, "linalg.eig@complex64": _EIG_ORDER})
+LAW_EXEMPT["backward"].update({"linalg.eigvals@complex64": _EIG_ORDER, "linalg.eig@complex64": _EIG_ORDER})
 LAW_EXEMPT["expanded"].update({
     "nn.functional.batch_norm": _BN_CONST, "native_batch_norm": _BN_CONST, "_native_batch_norm_legit": _BN_CONST,
     "view": _VIEW, "view_as": _VIEW,
@@ -478,6 +502,7 @@ LAW_EXEMPT["zero_size"].update({
     "nn.functional.pairwise_distance": "torch refuses a negative-order norm over an empty dim (no identity) by "
                                        "design; the reference returns inf",
     "nn.functional.rms_norm": "normalized_shape is passed explicitly: emptying a 1-D input contradicts it",
+    "special.spherical_bessel_j0@bool": "the NumPy reference negates its input, which NumPy refuses for bool",
     "nn.functional.conv_transpose1d": _CONV_UNBATCHED, "nn.functional.conv_transpose2d": _CONV_UNBATCHED,
     "nn.functional.conv_transpose3d": _CONV_UNBATCHED,
 })
@@ -850,10 +875,13 @@ def _np_dtype(dt):
     return torch.empty((), dtype=dt).numpy().dtype.type
 
 
-def numpy_sample(s: Sample, *, upcast_floats: bool = True):
-    """(input, args, kwargs) for ``op.ref``: tensors as NumPy arrays (floating ones in float64 / complex128
-    when ``upcast_floats``: the reference computes from the same values at double precision), torch
-    dtypes as NumPy dtypes."""
+def numpy_sample(s: Sample, *, upcast_floats: bool = True, int_to_float: bool = False):
+    """(input, args, kwargs) for ``op.ref``: tensors as NumPy arrays, torch dtypes as NumPy dtypes. With
+    ``upcast_floats`` the reference computes from the same values at double precision: floating tensors
+    in float64 / complex128, integer tensors in int64 (the result is wrapped back to torch's integer
+    dtype by :func:`round_like`, which models torch's modular integer arithmetic; NumPy 2 would refuse a
+    negative scalar with uint8 and computes int8/uint8 math functions in float16), and with
+    ``int_to_float`` (an op that promotes integers to float) integer and bool tensors in float64."""
     import torch
 
     def conv(x):
@@ -863,6 +891,10 @@ def numpy_sample(s: Sample, *, upcast_floats: bool = True):
                 return t.to(torch.float64).numpy()
             if upcast_floats and t.is_complex():
                 return t.to(torch.complex128).numpy()
+            if upcast_floats and int_to_float and not t.is_floating_point():
+                return t.to(torch.float64).numpy()
+            if upcast_floats and t.dtype in (torch.int8, torch.uint8, torch.int16, torch.int32):
+                return t.to(torch.int64).numpy()
             if t.dtype in (torch.bfloat16, torch.float16):
                 return t.to(torch.float32).numpy()
             return t.numpy()
@@ -891,9 +923,10 @@ _REF_DEFAULTS_DIFFER = {"std", "var", "std.unbiased", "var.unbiased", "masked.st
 def reference_calls(op, s: Sample, device: str, dtype: str, *, upcast_floats: bool = True):
     """(label, torch thunk, reference thunk) triples for sample ``s``."""
     family = type(op).__name__
+    to_float = bool(getattr(op, "promotes_int_to_float", False))
 
     def np_in(x):
-        return numpy_sample(Sample(x, (), {}), upcast_floats=upcast_floats)[0]
+        return numpy_sample(Sample(x, (), {}), upcast_floats=upcast_floats, int_to_float=to_float)[0]
 
     if family == "UnaryUfuncInfo" and hasattr(op, "sample_kwargs") and is_tensor(s.input):
         t = s.input
@@ -920,7 +953,7 @@ def reference_calls(op, s: Sample, device: str, dtype: str, *, upcast_floats: bo
             yield (f"{describe_value(t)}, {_kw(kwargs)}", functools.partial(op.op, t, *args, **kwargs),
                    functools.partial(lambda a, k: op.ref(np_in(t), *a, **k), ref_args, ref_kwargs))
         return
-    inp, args, kwargs = numpy_sample(s, upcast_floats=upcast_floats)
+    inp, args, kwargs = numpy_sample(s, upcast_floats=upcast_floats, int_to_float=to_float)
     if family == "SpectralFuncInfo":
         kwargs = dict(kwargs)
         if op.name in _FFT_1D:
@@ -968,6 +1001,13 @@ def round_like(expected, actual):
     an overflow to inf in that dtype then matches). Non-float references are returned unchanged."""
     import torch
 
+    if is_tensor(actual) and not _float_like(actual) and actual.dtype != torch.bool:
+        arr = np.asarray(expected.detach().cpu().numpy() if is_tensor(expected) else expected)
+        if arr.dtype.kind in "iu" and arr.shape == tuple(actual.shape):
+            # integer results: torch's arithmetic is modular in its dtype, so the exact (int64) reference
+            # is wrapped the same way
+            return arr.astype(torch.empty((), dtype=actual.dtype).numpy().dtype)
+        return expected
     if not is_tensor(actual) or not _float_like(actual):
         return expected
     e = expected
@@ -1000,11 +1040,12 @@ def _normwise(op: str, actual, expected) -> dict:
 
 
 def assert_results_close(api: str, actual, expected, *, op: str, args: str, exact_dtype: bool = True,
-                         round_expected: bool = False, normwise: bool = False):
+                         round_expected: bool = False, normwise: bool = False, scale: float = 1.0):
     """Compare two (nested) results leaf by leaf through harness.checks: floating tensors with the
     tolerance of op class ``op`` at the actual dtype (``normwise``: see :func:`_normwise`, only for
-    classes other than exact/elementwise), everything else exactly; structure, shapes and
-    (``exact_dtype``) dtypes must match."""
+    classes other than exact/elementwise; ``scale``: a factor from :data:`TOLERANCE_SCALE`), everything
+    else exactly; structure, shapes and (``exact_dtype``) dtypes must match."""
+    from harness import tolerances
     from harness.checks import assert_close, assert_equal
 
     __tracebackhide__ = True
@@ -1019,7 +1060,11 @@ def assert_results_close(api: str, actual, expected, *, op: str, args: str, exac
         if is_tensor(a) and _float_like(a) and op != "exact":
             e_t = e if is_tensor(e) else np.asarray(e)
             tol = _normwise(op, a, e_t) if normwise and op != "elementwise" else {}
-            assert_close(api, a, e_t, op=op, args=where + (" (norm-wise)" if tol else ""), **tol)
+            if scale != 1.0:
+                base = tol or tolerances.lookup(op, a.dtype).as_dict()
+                tol = {k: v * scale for k, v in base.items()}
+            assert_close(api, a, e_t, op=op, args=where + (" (norm-wise)" if normwise and op != "elementwise"
+                                                           else ""), **tol)
         elif is_tensor(a) or isinstance(e, np.ndarray) or is_tensor(e):
             assert_equal(api, a, e if (is_tensor(e) or isinstance(e, np.ndarray)) else np.asarray(e), args=where)
         elif isinstance(a, float) or isinstance(e, float):
@@ -1078,7 +1123,7 @@ def parametrization(fn, devices, tier: str) -> list:
     params = []
     for c in cases(name, devices, tier):
         marks = [pytest.mark.slow] if spec.full_only else []
-        exempt = LAW_EXEMPT[name].get(c.op_key)
+        exempt = LAW_EXEMPT[name].get(c.op_key) or LAW_EXEMPT[name].get(f"{c.op_key}@{c.dtype}")
         if exempt is not None:
             marks.append(pytest.mark.skip(reason=f"{c.op_key}: {name} law does not apply: {exempt}"))
         params.append(pytest.param(c, id=c.id, marks=marks))
@@ -1142,6 +1187,18 @@ GAUGE_AMBIGUOUS: dict[str, str] = {
 }
 
 
+# Ops whose computation is longer than their class row assumes (each with the reason): the tolerance
+# of the class is multiplied by the factor.
+TOLERANCE_SCALE: dict[str, tuple[float, str]] = {
+    "nn.functional.ctc_loss": (4.0, "a T-step log-space recursion (T = 50 in the samples): rounding grows "
+                                    "with T, measured 7.8e-5 relative in the float32 backward"),
+}
+
+
+def scale_of(op) -> float:
+    return TOLERANCE_SCALE.get(key(op), (1.0, ""))[0]
+
+
 # Ops that update some of their arguments in place by contract (running statistics, max_norm
 # renormalisation): the gapped law compares those arguments' final state between the two layouts
 # instead of requiring them unchanged.
@@ -1200,8 +1257,8 @@ def assert_dtypes_follow(api: str, actual, expected, low: str, high: str, *, sam
             pass
         elif want == high:
             want = low
-        elif want == "complex128" and low in ("float32", "complex64"):
-            want = "complex64"
+        elif want == "complex128" and low in ("float32", "complex64", "float16"):
+            want = "complex32" if low == "float16" else "complex64"
         elif want == "float64" and low == "complex64":
             want = "float32"
         assert_equal(api, dtype_name(a.dtype), want, args=f"result {i} dtype; {args}")

@@ -22,8 +22,8 @@ from suites.ops import _opinfo
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _grad_class(op) -> str:
-    cls = _opinfo.op_class(op)
+def _grad_class(op, dtype) -> str:
+    cls = _opinfo.class_at(op, dtype)
     return "gradient" if cls in ("exact", "elementwise") else cls
 
 
@@ -65,9 +65,10 @@ def test_backward(device, opinfo_case, tier):
                         f"{'None' if e is None else 'defined'} in {high}", args=where)
             if a is None:
                 continue
-            _opinfo.assert_results_close(api, a, e, op=_grad_class(op), exact_dtype=False, round_expected=True,
-                                         normwise=True, args=f"gradient of input {j}; {where}")
-        if not checked and high == "float64":
+            _opinfo.assert_results_close(api, a, e, op=_grad_class(op, low), exact_dtype=False,
+                                         round_expected=True, normwise=True, scale=_opinfo.scale_of(op),
+                                         args=f"gradient of input {j}; {where}")
+        if not checked and low == "float32":  # bfloat16 samples sit on kinks (integers, +-1) too often
             checked = True
             twin = _opinfo.to_device(_opinfo.upcast(s, low, high), "cpu")
             fn_hi, in_hi = _opinfo.differentiable(op, twin)

@@ -31,8 +31,9 @@ from suites.ops import _opinfo
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _results(api, actual, expected, op, where, *, normwise=False):
-    _opinfo.assert_results_close(api, actual, expected, op=_opinfo.op_class(op), args=where, normwise=normwise)
+def _results(api, actual, expected, op, case, where, *, normwise=False):
+    _opinfo.assert_results_close(api, actual, expected, op=_opinfo.class_at(op, case.dtype), args=where,
+                                 normwise=normwise, scale=_opinfo.scale_of(op))
 
 
 def _none_apply(case, what):
@@ -67,7 +68,7 @@ def test_out(device, opinfo_case, tier):
                                 f"result {j} is not the out= tensor", args=w)
             assert_true(api, [t.data_ptr() for t in _opinfo.leaves(out)] == ptrs,
                         "an out= tensor of the right shape was reallocated", args=w)
-            _results(api, out, expected, op, w)
+            _results(api, out, expected, op, opinfo_case, w)
             if layout == "gapped":
                 for j, o in enumerate(_opinfo.leaves(out)):
                     assert_true(api, _opinfo.gap_values_intact(o), f"wrote into the gaps of non-contiguous out {j}",
@@ -110,7 +111,7 @@ def test_inplace(device, opinfo_case, tier):
         x = s.input
         got = s.call(op.inplace_variant)
         assert_true(api, got is x, "did not return self", args=where)
-        _results(api, x, expected, op, where)
+        _results(api, x, expected, op, opinfo_case, where)
     if not ran:
         _none_apply(opinfo_case, "has a result of the input's shape (nothing to do in place)")
 
@@ -129,7 +130,7 @@ def test_method(device, opinfo_case, tier):
         expected = _opinfo.copy_sample(s).call(op.op)
         _opinfo.same_rng(device)
         got = s.call(op.method_variant)
-        _results(api, got, expected, op, f"method vs function, sample {i}: {s.describe()}")
+        _results(api, got, expected, op, opinfo_case, f"method vs function, sample {i}: {s.describe()}")
 
 
 @_opinfo.law("gapped")
@@ -152,11 +153,11 @@ def test_gapped(device, opinfo_case, tier):
         expected = s.call(op.op)
         _opinfo.same_rng(device)
         got = g.call(op.op)
-        _results(api, got, expected, op, where, normwise=True)
+        _results(api, got, expected, op, opinfo_case, where, normwise=True)
         for j, ((m, d), b) in enumerate(zip(pairs, before)):
             if mutates:  # updated in place by contract: both layouts must end in the same state
-                _results(api, m.detach(), d.detach(), op, f"input tensor {j} after the call (vs the contiguous "
-                                                          f"run); {where}")
+                _results(api, m.detach(), d.detach(), op, opinfo_case,
+                         f"input tensor {j} after the call (vs the contiguous run); {where}")
             else:
                 assert_equal(api, m.detach(), b, args=f"input tensor {j} after the call; {where}")
             assert_true(api, _opinfo.gap_values_intact(m), f"wrote into the gaps of input tensor {j}", args=where)
@@ -177,7 +178,8 @@ def test_transposed(device, opinfo_case, tier):
         expected = s.call(op.op)
         _opinfo.same_rng(device)
         got = t_s.call(op.op)
-        _results(api, got, expected, op, f"column-major inputs, sample {i}: {t_s.describe()}", normwise=True)
+        _results(api, got, expected, op, opinfo_case, f"column-major inputs, sample {i}: {t_s.describe()}",
+                 normwise=True)
 
 
 @_opinfo.law("expanded")
@@ -213,7 +215,7 @@ def test_expanded(device, opinfo_case, tier):
             if ties:  # equal values along the expanded dim: indices are unspecified, values are not
                 got, expected = _opinfo.float_leaves(got), _opinfo.float_leaves(expected)
                 where += " (values only: indices among equal values are unspecified)"
-            _results(api, got, expected, op, where, normwise=True)
+            _results(api, got, expected, op, opinfo_case, where, normwise=True)
 
 
 @_opinfo.law("vmap")
@@ -232,7 +234,7 @@ def test_vmap(device, opinfo_case, tier):
             continue  # vmap returns tensors only; an op returning Python values cannot be vmapped
         ran += 1
         got = torch.func.vmap(lambda x: s.with_input(x).call(op.op))(stacked)
-        _results(api, got, _opinfo.stack_results(r0, r1), op, f"vmap over a batch of 2, sample {i}: {s.describe()}",
-                 normwise=True)
+        _results(api, got, _opinfo.stack_results(r0, r1), op, opinfo_case,
+                 f"vmap over a batch of 2, sample {i}: {s.describe()}", normwise=True)
     if not ran:
         _none_apply(opinfo_case, "has a tensor input and returns only tensors")

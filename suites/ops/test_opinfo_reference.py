@@ -39,14 +39,14 @@ def test_ref(device, opinfo_case, tier):
     formula, ignored argument such as alpha=/dim=/keepdim=, wrong branch for negative or large values,
     wrong result shape) against NumPy/SciPy in float64."""
     op = _opinfo.begin(device, opinfo_case, tier)
-    cls, api = _opinfo.op_class(op), _opinfo.api_name(op)
+    cls, api = _opinfo.class_at(op, opinfo_case.dtype), _opinfo.api_name(op)
     for i, s in enumerate(_opinfo.case_samples(op, device, opinfo_case, tier)):
         for label, run_torch, run_ref in _opinfo.reference_calls(op, s, device, opinfo_case.dtype):
             actual = run_torch()
             expected = _quiet(run_ref)
             _opinfo.assert_results_close(api, actual, expected, op=cls, exact_dtype=False, round_expected=True,
                                          normwise=opinfo_case.dtype in ("bfloat16", "float16"),
-                                         args=f"vs op.ref, sample {i}: {label}")
+                                         scale=_opinfo.scale_of(op), args=f"vs op.ref, sample {i}: {label}")
 
 
 @_opinfo.law("precision")
@@ -57,7 +57,7 @@ def test_precision(device, opinfo_case, tier):
     op = _opinfo.begin(device, opinfo_case, tier)
     low = opinfo_case.dtype
     high = _opinfo.high_of(low)
-    cls, api = _opinfo.op_class(op), _opinfo.api_name(op)
+    cls, api = _opinfo.class_at(op, opinfo_case.dtype), _opinfo.api_name(op)
     fixed = opinfo_case.op_key in _opinfo.FIXED_OUTPUT_DTYPE
     gauge = opinfo_case.op_key in _opinfo.GAUGE_AMBIGUOUS
     for i, s in enumerate(_opinfo.case_samples(op, device, opinfo_case, tier)):
@@ -72,7 +72,7 @@ def test_precision(device, opinfo_case, tier):
         if gauge:
             actual, expected = s.output_process_fn_grad(actual), twin.output_process_fn_grad(expected)
         _opinfo.assert_results_close(api, actual, expected, op=cls, exact_dtype=False, round_expected=True,
-                                     normwise=True, args=where)
+                                     normwise=True, scale=_opinfo.scale_of(op), args=where)
 
 
 @_opinfo.law("zero_size")
@@ -80,7 +80,7 @@ def test_zero_size(device, opinfo_case, tier):
     """Catches a kernel that mishandles empty inputs: a wrong result shape, a wrong identity for an
     empty reduction (sum 0, prod 1), garbage values, or no error where the reference raises one."""
     op = _opinfo.begin(device, opinfo_case, tier)
-    cls, api = _opinfo.op_class(op), _opinfo.api_name(op)
+    cls, api = _opinfo.class_at(op, opinfo_case.dtype), _opinfo.api_name(op)
     chosen = _opinfo.case_samples(op, device, opinfo_case, tier, where=_opinfo.has_zero_sizable)
     if not chosen:
         pytest.skip(f"{opinfo_case.op_key}: no sample has a tensor input with a leading dim to empty")
