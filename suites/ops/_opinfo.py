@@ -331,8 +331,13 @@ def _only_devices(op) -> set | None:
 # torch's own knowledge of broken cases (DecorateInfo skips / expected failures), honoured as skips
 # --------------------------------------------------------------------------------------------------
 
-def _probe():  # the function torch's decorators are applied to, to read what they do
-    return None
+def _fresh_probe():
+    """A new function for one of torch's decorators to decorate, to read what it does (a fresh one each
+    time: unittest.expectedFailure marks the function it is given in place, and wrappers such as
+    toleranceOverride copy that mark from the function they wrap)."""
+    def probe():
+        return None
+    return probe
 
 
 def _as_run_by_torch(test_name: str, dtype: str) -> str:
@@ -376,7 +381,7 @@ def torch_skip_reason(op, torch_tests, device: str, dtype_name_: str) -> str | N
         for dec in getattr(info, "decorators", ()):
             if not callable(dec):
                 continue
-            probed = dec(_probe)
+            probed = dec(_fresh_probe())
             where = f"{cls_name or '*'}.{test_name or '*'}"
             if getattr(probed, "__unittest_skip__", False):
                 why = getattr(probed, "__unittest_skip_why__", "") or "no reason given"
