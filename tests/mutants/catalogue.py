@@ -1,64 +1,18 @@
 """The catalogue of planted bugs. Each entry patches torch in the test process (and in forked
-children); ``sections`` says which suite folders should catch it."""
+children); ``sections`` says which suite folders should catch it, ``paths`` (optional) where the runner
+looks for the catch (see tests/mutants/base.py). The first mutants live here; later families in
+tests/mutants/m_*.py, imported at the end so that MUTANTS holds them all."""
 from __future__ import annotations
-
-import functools
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    sections: tuple[str, ...]
-    bug: str
-    apply: Callable[[], None]
-
-
-MUTANTS: dict[str, Mutant] = {}
-
-
-def mutant(sections, bug):
-    def deco(fn):
-        MUTANTS[fn.__name__] = Mutant(fn.__name__, tuple(sections.split()), bug, fn)
-        return fn
-    return deco
-
-
-class _NoOpContext:
-    """Stands in for a context manager / decorator that should change torch's mode and does nothing."""
-
-    def __init__(self, *a, **k):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-    def __call__(self, fn):
-        return fn
-
-
-def _patch(owner, name, make):
-    orig = getattr(owner, name)
-    new = make(orig)
-    functools.update_wrapper(new, orig, assigned=("__name__", "__qualname__", "__doc__"), updated=())
-    setattr(owner, name, new)
-
-
-def _both(name, make):
-    """Patch torch.<name> and Tensor.<name> (the method form takes self first, like the function)."""
-    _patch(torch, name, make)
-    _patch(torch.Tensor, name, make)
+from tests.mutants.base import MUTANTS, Mutant, _both, _NoOpContext, _patch, mutant  # noqa: F401 (re-exported)
 
 
 # --- § 1 tensors ---------------------------------------------------------------------------------
-@mutant("tensors", "argmax returns the last of tied maxima instead of the first")
+@mutant("tensors", "argmax returns the last of tied maxima instead of the first",
+        paths="suites/tensors/test_reductions.py")
 def argmax_last_tie():
     def make(orig):
         def bad(input, dim=None, keepdim=False):
@@ -71,7 +25,8 @@ def argmax_last_tie():
     _both("argmax", make)
 
 
-@mutant("tensors", "sum ignores keepdim=True")
+@mutant("tensors", "sum ignores keepdim=True",
+        paths="suites/tensors/test_reductions.py")
 def sum_ignores_keepdim():
     def make(orig):
         def bad(input, *args, **kwargs):
@@ -83,7 +38,8 @@ def sum_ignores_keepdim():
     _both("sum", make)
 
 
-@mutant("tensors", "view returns a copy (breaks aliasing with the base tensor)")
+@mutant("tensors", "view returns a copy (breaks aliasing with the base tensor)",
+        paths="suites/tensors/test_shape_ops.py suites/tensors/test_properties.py")
 def view_copies():
     def make(orig):
         def bad(self, *shape):
@@ -92,12 +48,14 @@ def view_copies():
     _patch(torch.Tensor, "view", make)
 
 
-@mutant("tensors", "transpose returns a contiguous copy instead of a strided view")
+@mutant("tensors", "transpose returns a contiguous copy instead of a strided view",
+        paths="suites/tensors/test_shape_ops.py suites/tensors/test_properties.py")
 def transpose_copies():
     _both("transpose", lambda orig: (lambda input, d0, d1: orig(input, d0, d1).contiguous()))
 
 
-@mutant("tensors", "matmul of batched operands ignores broadcasting of the batch dims (uses the first batch)")
+@mutant("tensors", "matmul of batched operands ignores broadcasting of the batch dims (uses the first batch)",
+        paths="suites/tensors/test_matmul.py")
 def matmul_batch_broadcast():
     def make(orig):
         def bad(a, b, **kw):
@@ -108,7 +66,8 @@ def matmul_batch_broadcast():
     _both("matmul", make)
 
 
-@mutant("tensors", "div with rounding_mode='floor' truncates toward zero")
+@mutant("tensors", "div with rounding_mode='floor' truncates toward zero",
+        paths="suites/tensors/test_elementwise.py")
 def div_floor_truncates():
     def make(orig):
         def bad(a, b, *, rounding_mode=None, **kw):
@@ -117,7 +76,8 @@ def div_floor_truncates():
     _both("div", make)
 
 
-@mutant("tensors", "max over a dim skips NaN (returns the max of the other values)")
+@mutant("tensors", "max over a dim skips NaN (returns the max of the other values)",
+        paths="suites/tensors/test_reductions.py")
 def max_ignores_nan():
     def make(orig):
         def bad(input, *args, **kwargs):
@@ -128,7 +88,8 @@ def max_ignores_nan():
     _both("max", make)
 
 
-@mutant("tensors", "cumsum is exclusive (shifted by one)")
+@mutant("tensors", "cumsum is exclusive (shifted by one)",
+        paths="suites/tensors/test_reductions.py")
 def cumsum_exclusive():
     def make(orig):
         def bad(input, dim, **kw):
@@ -137,7 +98,8 @@ def cumsum_exclusive():
     _both("cumsum", make)
 
 
-@mutant("tensors", "zeros ignores the dtype argument")
+@mutant("tensors", "zeros ignores the dtype argument",
+        paths="suites/tensors/test_creation.py")
 def zeros_ignores_dtype():
     def make(orig):
         def bad(*size, dtype=None, **kw):
@@ -146,7 +108,8 @@ def zeros_ignores_dtype():
     _patch(torch, "zeros", make)
 
 
-@mutant("tensors", "add ignores alpha")
+@mutant("tensors", "add ignores alpha",
+        paths="suites/tensors/test_elementwise.py")
 def add_ignores_alpha():
     def make(orig):
         def bad(a, b, *, alpha=1, **kw):
@@ -155,7 +118,8 @@ def add_ignores_alpha():
     _both("add", make)
 
 
-@mutant("tensors", "unsqueeze with a negative dim inserts one position too far left")
+@mutant("tensors", "unsqueeze with a negative dim inserts one position too far left",
+        paths="suites/tensors/test_shape_ops.py")
 def unsqueeze_negative_off_by_one():
     def make(orig):
         def bad(input, dim):
@@ -164,7 +128,8 @@ def unsqueeze_negative_off_by_one():
     _both("unsqueeze", make)
 
 
-@mutant("tensors", "clamp with only max= also clamps below at 0")
+@mutant("tensors", "clamp with only max= also clamps below at 0",
+        paths="suites/tensors/test_elementwise.py")
 def clamp_max_only_floors_at_zero():
     def make(orig):
         def bad(input, min=None, max=None, **kw):
@@ -175,7 +140,8 @@ def clamp_max_only_floors_at_zero():
     _both("clamp", make)
 
 
-@mutant("tensors", "std uses the biased estimator whatever correction says")
+@mutant("tensors", "std uses the biased estimator whatever correction says",
+        paths="suites/tensors/test_reductions.py")
 def std_biased():
     def make(orig):
         def bad(input, *args, **kwargs):
@@ -187,7 +153,8 @@ def std_biased():
     _both("std", make)
 
 
-@mutant("tensors", "softmax normalises over the wrong dimension (dim 0)")
+@mutant("tensors", "softmax normalises over the wrong dimension (dim 0)",
+        paths="suites/tensors/test_reductions.py")
 def softmax_wrong_dim():
     def make(orig):
         def bad(input, dim=None, *a, **kw):
@@ -197,13 +164,15 @@ def softmax_wrong_dim():
     _patch(F, "softmax", make)
 
 
-@mutant("tensors", "from_numpy copies instead of sharing memory")
+@mutant("tensors", "from_numpy copies instead of sharing memory",
+        paths="suites/tensors/test_creation.py")
 def from_numpy_copies():
     _patch(torch, "from_numpy", lambda orig: (lambda arr: orig(arr).clone()))
 
 
 # --- § 2/3 autograd --------------------------------------------------------------------------------
-@mutant("autograd dynamic_graph", "backward overwrites .grad instead of accumulating")
+@mutant("autograd dynamic_graph", "backward overwrites .grad instead of accumulating",
+        paths="suites/autograd/test_backward.py suites/autograd/test_graph.py")
 def grad_overwrites():
     def make(orig):
         def bad(self, *args, **kwargs):
@@ -224,13 +193,15 @@ def grad_overwrites():
     _patch(torch.Tensor, "backward", make)
 
 
-@mutant("autograd dynamic_graph", "no_grad does not disable gradient recording")
+@mutant("autograd dynamic_graph", "no_grad does not disable gradient recording",
+        paths="suites/autograd/test_grad_modes.py")
 def no_grad_noop():
     torch.no_grad = _NoOpContext
     torch.autograd.no_grad = _NoOpContext
 
 
-@mutant("autograd", "sigmoid's gradient is computed as s instead of s*(1-s)")
+@mutant("autograd", "sigmoid's gradient is computed as s instead of s*(1-s)",
+        paths="suites/autograd/test_gradcheck.py")
 def sigmoid_bad_grad():
     class BadSigmoid(torch.autograd.Function):
         @staticmethod
@@ -246,18 +217,21 @@ def sigmoid_bad_grad():
     _both("sigmoid", lambda orig: (lambda x, **kw: BadSigmoid.apply(x)))
 
 
-@mutant("autograd", "detach returns a copy instead of sharing storage")
+@mutant("autograd", "detach returns a copy instead of sharing storage",
+        paths="suites/autograd/test_backward.py")
 def detach_copies():
     _both("detach", lambda orig: (lambda self: orig(self).clone()))
 
 
 # --- § 4 nn ---------------------------------------------------------------------------------------------
-@mutant("nn", "linear ignores its bias")
+@mutant("nn", "linear ignores its bias",
+        paths="suites/nn/test_linear.py")
 def linear_ignores_bias():
     _patch(F, "linear", lambda orig: (lambda input, weight, bias=None: orig(input, weight)))
 
 
-@mutant("nn", "conv2d ignores padding")
+@mutant("nn", "conv2d ignores padding",
+        paths="suites/nn/test_conv.py")
 def conv2d_ignores_padding():
     def make(orig):
         def bad(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -266,7 +240,8 @@ def conv2d_ignores_padding():
     _patch(F, "conv2d", make)
 
 
-@mutant("nn", "batch_norm updates running_var with the biased batch variance")
+@mutant("nn", "batch_norm updates running_var with the biased batch variance",
+        paths="suites/nn/test_normalization.py")
 def batchnorm_biased_running_var():
     def make(orig):
         def bad(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -282,7 +257,8 @@ def batchnorm_biased_running_var():
     _patch(F, "batch_norm", make)
 
 
-@mutant("nn", "layer_norm ignores eps")
+@mutant("nn", "layer_norm ignores eps",
+        paths="suites/nn/test_normalization.py")
 def layernorm_ignores_eps():
     def make(orig):
         def bad(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -291,7 +267,8 @@ def layernorm_ignores_eps():
     _patch(F, "layer_norm", make)
 
 
-@mutant("nn", "dropout in training mode does not rescale survivors by 1/(1-p)")
+@mutant("nn", "dropout in training mode does not rescale survivors by 1/(1-p)",
+        paths="suites/nn/test_dropout.py")
 def dropout_no_rescale():
     def make(orig):
         def bad(input, p=0.5, training=True, inplace=False):
@@ -301,7 +278,8 @@ def dropout_no_rescale():
     _patch(F, "dropout", make)
 
 
-@mutant("nn", "kaiming_normal_ ignores mode='fan_out'")
+@mutant("nn", "kaiming_normal_ ignores mode='fan_out'",
+        paths="suites/nn/test_init.py")
 def kaiming_ignores_mode():
     def make(orig):
         def bad(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -310,7 +288,8 @@ def kaiming_ignores_mode():
     _patch(torch.nn.init, "kaiming_normal_", make)
 
 
-@mutant("nn", "leaky_relu ignores negative_slope (always 0.01)")
+@mutant("nn", "leaky_relu ignores negative_slope (always 0.01)",
+        paths="suites/nn/test_activations.py")
 def leaky_relu_fixed_slope():
     def make(orig):
         def bad(input, negative_slope=0.01, inplace=False):
@@ -319,7 +298,8 @@ def leaky_relu_fixed_slope():
     _patch(F, "leaky_relu", make)
 
 
-@mutant("nn", "scaled_dot_product_attention forgets the 1/sqrt(d) scale")
+@mutant("nn", "scaled_dot_product_attention forgets the 1/sqrt(d) scale",
+        paths="suites/nn/test_attention.py")
 def sdpa_no_scale():
     def make(orig):
         def bad(q, k, v, *args, scale=None, **kw):
@@ -329,7 +309,8 @@ def sdpa_no_scale():
 
 
 # --- § 6 training --------------------------------------------------------------------------------------
-@mutant("training", "SGD ignores momentum")
+@mutant("training", "SGD ignores momentum",
+        paths="suites/training/test_optimizers.py")
 def sgd_ignores_momentum():
     orig_init = torch.optim.SGD.__init__
     def bad(self, params, lr=1e-3, momentum=0, *a, **kw):
@@ -339,7 +320,8 @@ def sgd_ignores_momentum():
     torch.optim.SGD.__init__ = bad
 
 
-@mutant("training", "Adam skips bias correction (betas applied, no 1/(1-beta^t))")
+@mutant("training", "Adam skips bias correction (betas applied, no 1/(1-beta^t))",
+        paths="suites/training/test_optimizers.py")
 def adam_no_bias_correction():
     orig_step = torch.optim.Adam.step
     def bad(self, closure=None):
@@ -355,7 +337,8 @@ def adam_no_bias_correction():
     torch.optim.Adam.step = bad
 
 
-@mutant("training", "StepLR decays by gamma twice at each step boundary")
+@mutant("training", "StepLR decays by gamma twice at each step boundary",
+        paths="suites/training/test_schedulers.py")
 def steplr_double_gamma():
     orig = torch.optim.lr_scheduler.StepLR.__init__
     def bad(self, optimizer, step_size, gamma=0.1, *a, **kw):
@@ -363,7 +346,8 @@ def steplr_double_gamma():
     torch.optim.lr_scheduler.StepLR.__init__ = bad
 
 
-@mutant("training", "cross_entropy ignores label_smoothing")
+@mutant("training", "cross_entropy ignores label_smoothing",
+        paths="suites/training/test_losses.py")
 def ce_ignores_label_smoothing():
     def make(orig):
         def bad(input, target, *args, label_smoothing=0.0, **kw):
@@ -372,12 +356,14 @@ def ce_ignores_label_smoothing():
     _patch(F, "cross_entropy", make)
 
 
-@mutant("training", "Optimizer.zero_grad leaves gradients in place")
+@mutant("training", "Optimizer.zero_grad leaves gradients in place",
+        paths="suites/training/test_optimizers.py suites/training/test_training_loop.py")
 def zero_grad_noop():
     torch.optim.Optimizer.zero_grad = lambda self, set_to_none=True: None
 
 
-@mutant("training", "clip_grad_norm_ returns the norm after clipping instead of before")
+@mutant("training", "clip_grad_norm_ returns the norm after clipping instead of before",
+        paths="suites/training/test_training_loop.py")
 def clip_returns_clipped_norm():
     import torch.nn.utils as U
 
@@ -391,7 +377,8 @@ def clip_returns_clipped_norm():
 
 
 # --- § 5 data ------------------------------------------------------------------------------------------
-@mutant("data", "DataLoader ignores drop_last")
+@mutant("data", "DataLoader ignores drop_last",
+        paths="suites/data/test_dataloader.py")
 def dataloader_ignores_drop_last():
     import torch.utils.data as D
 
@@ -401,7 +388,8 @@ def dataloader_ignores_drop_last():
     D.DataLoader.__init__ = bad
 
 
-@mutant("data", "RandomSampler ignores its generator")
+@mutant("data", "RandomSampler ignores its generator",
+        paths="suites/data/test_samplers.py")
 def random_sampler_ignores_generator():
     import torch.utils.data as D
 
@@ -411,7 +399,8 @@ def random_sampler_ignores_generator():
     D.RandomSampler.__init__ = bad
 
 
-@mutant("data", "default_collate turns Python floats into float32 instead of float64")
+@mutant("data", "default_collate turns Python floats into float32 instead of float64",
+        paths="suites/data/test_collate.py")
 def collate_float32():
     import torch.utils.data._utils.collate as C
 
@@ -427,7 +416,8 @@ def collate_float32():
     DL.default_collate = bad
 
 
-@mutant("data", "DistributedSampler.set_epoch has no effect on the shuffle")
+@mutant("data", "DistributedSampler.set_epoch has no effect on the shuffle",
+        paths="suites/data/test_samplers.py")
 def distsampler_ignores_epoch():
     from torch.utils.data.distributed import DistributedSampler
 
@@ -435,7 +425,8 @@ def distsampler_ignores_epoch():
 
 
 # --- § 7 serialization -------------------------------------------------------------------------------
-@mutant("serialization", "load_state_dict ignores strict=True (missing keys pass silently)")
+@mutant("serialization", "load_state_dict ignores strict=True (missing keys pass silently)",
+        paths="suites/serialization/test_save_load.py")
 def load_state_dict_not_strict():
     orig = torch.nn.Module.load_state_dict
     def bad(self, state_dict, strict=True, *a, **kw):
@@ -443,7 +434,8 @@ def load_state_dict_not_strict():
     torch.nn.Module.load_state_dict = bad
 
 
-@mutant("serialization", "torch.load ignores map_location")
+@mutant("serialization", "torch.load ignores map_location",
+        paths="suites/serialization/test_save_load.py")
 def load_ignores_map_location():
     def make(orig):
         def bad(f, map_location=None, *a, **kw):
@@ -452,7 +444,8 @@ def load_ignores_map_location():
     _patch(torch, "load", make)
 
 
-@mutant("serialization", "torch.load defaults to weights_only=False (unsafe unpickling)")
+@mutant("serialization", "torch.load defaults to weights_only=False (unsafe unpickling)",
+        paths="suites/serialization/test_save_load.py")
 def load_unsafe_default():
     def make(orig):
         def bad(f, *a, weights_only=None, **kw):
@@ -462,7 +455,8 @@ def load_unsafe_default():
 
 
 # --- § 9.2 amp ------------------------------------------------------------------------------------------
-@mutant("amp", "GradScaler.update never backs off after an overflow")
+@mutant("amp", "GradScaler.update never backs off after an overflow",
+        paths="suites/amp/test_grad_scaler.py")
 def scaler_no_backoff():
     orig = torch.amp.GradScaler.__init__
     def bad(self, *a, backoff_factor=0.5, **kw):
@@ -470,7 +464,8 @@ def scaler_no_backoff():
     torch.amp.GradScaler.__init__ = bad
 
 
-@mutant("amp", "autocast is a no-op (matmul stays float32)")
+@mutant("amp", "autocast is a no-op (matmul stays float32)",
+        paths="suites/amp/test_autocast.py")
 def autocast_noop():
     torch.autocast = _NoOpContext
     torch.amp.autocast = _NoOpContext
@@ -478,25 +473,30 @@ def autocast_noop():
 
 
 # --- § 9.1 export ---------------------------------------------------------------------------------------
-@mutant("export", "torch.jit.trace returns a module whose outputs drift by 1e-3")
+@mutant("export", "torch.jit.trace returns a module whose outputs drift by 1e-3",
+        paths="suites/export/test_torchscript.py")
 def jit_trace_drift():
     orig = torch.jit.trace
-    def bad(*a, **kw):
-        traced = orig(*a, **kw)
-        fwd = traced.forward
-        class Wrapped(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = traced
-            def forward(self, *x):
-                out = fwd(*x)
-                return out + 1e-3 if isinstance(out, torch.Tensor) else out
-        return Wrapped()
+
+    class _Drift(torch.nn.Module):  # traced in place of the model: a real ScriptModule whose outputs drift
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *x):
+            out = self.inner(*x)
+            return out + 1e-3 if isinstance(out, torch.Tensor) else out
+
+    def bad(func, *a, **kw):
+        if isinstance(func, torch.nn.Module) and not isinstance(func, torch.jit.ScriptModule):
+            func = _Drift(func)
+        return orig(func, *a, **kw)
     torch.jit.trace = bad
 
 
 # --- § 10 memory ----------------------------------------------------------------------------------------
-@mutant("memory", "out= arguments are ignored (result allocated fresh, out untouched)")
+@mutant("memory", "out= arguments are ignored (result allocated fresh, out untouched)",
+        paths="suites/memory")
 def out_ignored():
     def make(orig):
         def bad(*a, out=None, **kw):
@@ -506,3 +506,7 @@ def out_ignored():
     _patch(torch, "add", make)
     _patch(torch, "mul", make)
     _patch(torch, "matmul", make)
+
+
+# --- later families register themselves on import (one module per section) ----------------------------
+from tests.mutants import m_autograd, m_export, m_nn, m_ops, m_serialization, m_tensors  # noqa: E402,F401
