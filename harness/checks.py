@@ -2,87 +2,22 @@
 
 Every check names the API under test first, compares with an independent reference in
 float64 (NumPy), records its measured error against the tolerance it used, and fails with
-``got X, expected Y [api(args)]``. The recording goes to the :class:`CheckLog` of the test that
+``got X, expected Y [api(args)]``. The recording goes to the :class:`~harness.checklog.CheckLog` of the test that
 is running (the pytest plugin opens one per test); outside a test nothing is recorded.
 
 This module imports torch and numpy lazily and never imports pytest.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 import re
 
 import numpy as np
 
 from harness import tolerances
+from harness.checklog import CheckLog, collecting, current  # noqa: F401 (re-exported)
+from harness.checklog import record as _record
 from harness.tolerances import Tolerance
-
-_current: contextvars.ContextVar["CheckLog | None"] = contextvars.ContextVar("torchconform_checks", default=None)
-
-
-class CheckLog:
-    """The checks one test made: a count, the worst ratio, and the worst ``keep`` entries."""
-
-    def __init__(self, keep: int = 10):
-        self.keep = keep
-        self.count = 0
-        self.failed = 0
-        self.entries: list[dict] = []
-
-    def add(self, entry: dict) -> None:
-        self.count += 1
-        if entry["ratio"] > 1:
-            self.failed += 1
-        self.entries.append(entry)
-        if len(self.entries) > 4 * self.keep:
-            self._trim()
-
-    def _trim(self) -> None:
-        self.entries.sort(key=lambda e: -_finite(e["ratio"]))
-        del self.entries[self.keep:]
-
-    @property
-    def worst_ratio(self) -> float | None:
-        return max((e["ratio"] for e in self.entries), default=None)
-
-    def as_dict(self) -> dict:
-        self._trim()
-        worst = self.worst_ratio
-        return {"count": self.count, "failed": self.failed,
-                "worst_ratio": None if worst is None else _json_float(worst),
-                "entries": [dict(e, ratio=_json_float(e["ratio"])) for e in self.entries]}
-
-
-def _finite(x: float) -> float:
-    return 1e300 if (x != x or x == math.inf) else x
-
-
-def _json_float(x: float) -> float | str:
-    if x != x:
-        return "nan"
-    if x == math.inf:
-        return "inf"
-    return float(x)
-
-
-@contextlib.contextmanager
-def collecting(keep: int = 10):
-    """Open a :class:`CheckLog` for the checks made inside the block."""
-    log = CheckLog(keep)
-    token = _current.set(log)
-    try:
-        yield log
-    finally:
-        _current.reset(token)
-
-
-def _record(entry: dict) -> None:
-    log = _current.get()
-    if log is not None:
-        log.add(entry)
-
 
 def _is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "dtype")

@@ -25,7 +25,6 @@ from harness import record as _record
 from harness.bench.progress import Progress
 from harness.bench.runner import (ERROR_EXIT, _close_record, _measure_ceilings, _new_record, _summary, make_entry,
                                   measure_case)
-from harness.bench.timer import roofline
 
 DEFAULT_ROUNDS = 5
 

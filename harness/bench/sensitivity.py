@@ -22,7 +22,6 @@ Prints both rates with 95% Wilson upper/lower bounds.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 

@@ -1,0 +1,82 @@
+"""The per-test log of checks: how many checks a test made, how many failed, its worst ratios.
+
+The pytest plugin opens one :class:`CheckLog` per test (:func:`collecting`); every check of
+:mod:`harness.checks` adds its entry to the log of the test that is running (:func:`record`);
+outside a test nothing is recorded. :func:`current` is the public accessor other harness parts
+(the coverage recorder's hook) use to read how many checks the running test has made so far.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+
+_current: contextvars.ContextVar["CheckLog | None"] = contextvars.ContextVar("torchconform_checks", default=None)
+
+
+class CheckLog:
+    """The checks one test made: a count, the worst ratio, and the worst ``keep`` entries."""
+
+    def __init__(self, keep: int = 10):
+        self.keep = keep
+        self.count = 0
+        self.failed = 0
+        self.entries: list[dict] = []
+
+    def add(self, entry: dict) -> None:
+        self.count += 1
+        if entry["ratio"] > 1:
+            self.failed += 1
+        self.entries.append(entry)
+        if len(self.entries) > 4 * self.keep:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.entries.sort(key=lambda e: -_finite(e["ratio"]))
+        del self.entries[self.keep:]
+
+    @property
+    def worst_ratio(self) -> float | None:
+        return max((e["ratio"] for e in self.entries), default=None)
+
+    def as_dict(self) -> dict:
+        self._trim()
+        worst = self.worst_ratio
+        return {"count": self.count, "failed": self.failed,
+                "worst_ratio": None if worst is None else _json_float(worst),
+                "entries": [dict(e, ratio=_json_float(e["ratio"])) for e in self.entries]}
+
+
+def _finite(x: float) -> float:
+    return 1e300 if (x != x or x == math.inf) else x
+
+
+def _json_float(x: float) -> float | str:
+    if x != x:
+        return "nan"
+    if x == math.inf:
+        return "inf"
+    return float(x)
+
+
+@contextlib.contextmanager
+def collecting(keep: int = 10):
+    """Open a :class:`CheckLog` for the checks made inside the block."""
+    log = CheckLog(keep)
+    token = _current.set(log)
+    try:
+        yield log
+    finally:
+        _current.reset(token)
+
+
+def record(entry: dict) -> None:
+    log = _current.get()
+    if log is not None:
+        log.add(entry)
+
+
+
+def current() -> "CheckLog | None":
+    """The log of the test that is running, or None outside a test."""
+    return _current.get()
