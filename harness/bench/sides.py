@@ -55,6 +55,7 @@ class InProcessSide:
         self.timer: CaseTimer | None = None
         self._case = None
         self._probes: dict = {}
+        self._children: frozenset = frozenset()
         self._counter = None
         if callgrind:
             from harness.bench.callgrind import InstructionCounter
@@ -76,7 +77,10 @@ class InProcessSide:
         return self._probes[device]()
 
     def setup(self, name: str, params: dict, device: str) -> dict:
+        import multiprocessing
+
         self.release()
+        self._children = frozenset(p.pid for p in multiprocessing.active_children())
         b = self.benchmarks.get(name)
         if b is None:
             return {"status": "error", "reason": f"benchmark {name} is not defined on this side"}
@@ -123,7 +127,7 @@ class InProcessSide:
         if self._counter is None or not self._counter.running():
             return {"status": "skipped", "reason": "not running under callgrind"}
         try:
-            return self._counter.count(t.fn, calls, repeats)
+            return self._counter.count(t.fn, calls, repeats, known_children=self._children)
         except Exception as exc:
             return {"status": "error", "reason": f"counting raised {type(exc).__name__}: {exc}"[:500]}
 

@@ -328,7 +328,8 @@ def test_randint(device, seed):
 def test_rand_randn(device, dtype, seed):
     """rand: values in [0, 1) (never 1), mean 1/2 and variance 1/12 within 6 sigma, the CDF at 0.1/0.5/0.9
     within 6 sigma; randn: mean 0, variance 1 within 6 sigma and the 4th moment 3 within 6 sigma; rand_like
-    keeps dtype/shape; float16/bfloat16 rand stays in [0, 1); catches a uniform on [0, 1], a halved
+    keeps dtype/shape; float16/bfloat16 rand stays in [0, 1); randn of 7 values (the scalar path) has the same
+    moments; catches a uniform on [0, 1], a halved
     variance and a Box-Muller with a wrong constant."""
     g = _gen(device, seed)
     n = 100_000
@@ -341,6 +342,9 @@ def test_rand_randn(device, dtype, seed):
     z = to_numpy(torch.randn(n, dtype=dtype, generator=g, device=device))
     _std_moments("torch.randn", z, "")
     assert_close("torch.randn", float((z ** 4).mean()), 3.0, rtol=0.0, atol=6 * math.sqrt(96 / n), args="4th moment, 6 sigma")
+    # Fewer than 16 values take the CPU's scalar Box-Muller loop (16 and more the vectorised one): many small draws.
+    small = np.concatenate([to_numpy(torch.randn(7, dtype=dtype, generator=g, device=device)) for _ in range(1500)])
+    _std_moments("torch.randn", small, "1500 draws of 7 values")
     like = torch.rand_like(torch.empty(3, 4, dtype=dtype, device=device))
     assert_equal("torch.rand_like", (like.dtype, tuple(like.shape)), (dtype, (3, 4)), args="")
     for low in (torch.float16, torch.bfloat16):

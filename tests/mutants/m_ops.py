@@ -228,6 +228,20 @@ def rng_manual_seed_stale_normal_cache():
     torch.randn = randn
 
 
+@mutant("ops", "randn of fewer than 16 values (the scalar Box-Muller path; 16 and more take the vectorised one) "
+        "draws with variance 1/2", paths=OPS + "test_random.py")
+def rng_randn_scalar_path_half_variance():
+    def make(orig):
+        def bad(*args, **kw):
+            r = orig(*args, **kw)
+            if 0 < r.numel() < 16 and r.is_floating_point():
+                with torch.no_grad():
+                    r.mul_(math.sqrt(0.5))
+            return r
+        return bad
+    _patch(torch, "randn", make)
+
+
 @mutant("ops", "bernoulli(p) with a non-contiguous p compares the wrong way on the strided kernel (draws 1 - p)",
         paths=OPS + "test_random.py", select="test_bernoulli")
 def rng_bernoulli_strided_p_inverted():
