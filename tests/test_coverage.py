@@ -172,7 +172,7 @@ def test_compile_still_compiles_under_the_recorder():
 def test_universe_callables_are_the_testing_overrides_named():
     uni = coverage.universe()
     keys = torch.overrides.get_testing_overrides()
-    assert len(uni.callables) == len(keys)  # names are unique
+    assert len(uni.callables) + len(uni.callables_excluded) == len(keys)  # names are unique; excluded ones apart
     assert uni.name_of(torch.add) == "torch.add"
     assert uni.name_of(torch.Tensor.add) == "torch.Tensor.add"
     assert uni.name_of(torch.nn.functional.relu) == "torch.nn.functional.relu"
@@ -237,6 +237,29 @@ def test_universe_nn_modules_rule():
     assert len(uni.nn_modules) + len(uni.nn_excluded) == len(
         {o for n in dir(torch.nn) if not n.startswith("_") for o in [getattr(torch.nn, n)]
          if isinstance(o, type) and issubclass(o, torch.nn.Module)})
+
+
+def test_universe_excludes_dunders_observed_as_another_callable():
+    """x + y reaches a TorchFunctionMode as torch.Tensor.add, so Tensor.__add__ cannot be recorded apart from
+    Tensor.add: it is excluded from the total with the name its calls arrive under; dunders torch dispatches
+    under their own name (__contains__, Python-level __floordiv__) stay in the universe."""
+    uni = coverage.universe()
+    assert "torch.Tensor.__add__" not in uni.callables
+    assert "torch.Tensor.add" in uni.callables
+    assert "torch.Tensor.add" in uni.callables_excluded["torch.Tensor.__add__"]
+    assert "torch.Tensor.mul_" in uni.callables_excluded["torch.Tensor.__imul__"]
+    for kept in ("torch.Tensor.__contains__", "torch.Tensor.__floordiv__", "torch.Tensor.__reduce_ex__"):
+        assert kept in uni.callables and kept not in uni.callables_excluded
+    rec = coverage.Recorder(callables=True, overloads=False, nn_modules=False)
+    x = torch.ones(2)
+    with rec:
+        _ = x + x
+        _ = 1.0 in x
+    names = rec.usage().callables
+    assert "torch.Tensor.add" in names and "torch.Tensor.__contains__" in names and "torch.Tensor.__add__" not in names
+    if torch.version.hip is None:
+        assert all(n.startswith("torch.miopen_") for n in uni.callables_excluded if "ROCm" in uni.callables_excluded[n])
+        assert not any(n.startswith("torch.miopen_") for n in uni.callables)
 
 
 def test_section_of():

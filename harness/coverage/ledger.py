@@ -83,6 +83,7 @@ class Ledger:
             kinds[k] = entry
         kinds["overloads"]["source"] = uni.overloads_source
         kinds["nn_modules"]["excluded"] = dict(sorted(uni.nn_excluded.items()))
+        kinds["callables"]["excluded"] = dict(getattr(uni, "callables_excluded", {}))
         sections = {}
         for sec in sorted(self._tests):
             n_tests, n_checked = self._tests[sec]

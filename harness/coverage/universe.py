@@ -31,6 +31,11 @@ class Universe:
     forward raises) are in ``nn_excluded`` with the reason. Private abstract bases (``_ConvNd``, ``_Loss``)
     are not public names, so they never enter. ``torch.nn.quantized``/``intrinsic``/``qat`` are deprecated
     aliases of ``torch.ao.nn`` packages, not names in ``torch.nn``, so their classes are not counted.
+    ``callables_excluded``: name -> reason for the override-list entries no recorder can observe under their
+    own name, kept out of the total: the Tensor operator dunders whose calls reach ``__torch_function__`` as
+    another callable (``x + y`` arrives as ``torch.Tensor.add``, so ``__add__`` and ``add`` cannot be told
+    apart; found by probing each dunder once, see :func:`_observed_as`), and the ROCm-only ``miopen_*``
+    kernels on a build that is not a ROCm build.
     """
 
     torch_version: str
@@ -39,6 +44,7 @@ class Universe:
     overloads_source: str
     nn_modules: dict
     nn_excluded: dict
+    callables_excluded: dict = field(default_factory=dict)
     _names_by_func: dict = field(default_factory=dict, repr=False, compare=False)
     _names_by_class: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -132,6 +138,43 @@ def _nn_classes() -> tuple[dict, dict]:
     return modules, excluded
 
 
+class _Seen(Exception):
+    pass
+
+
+def _observed_as(callables: dict) -> dict:
+    """For each C-implemented ``torch.Tensor.__x__`` in ``callables``: the name under which a call of it
+    reaches a :class:`torch.overrides.TorchFunctionMode`, where that differs from its own (``__add__`` ->
+    ``torch.Tensor.add``). Each dunder is called once on small probe tensors under a mode that raises as
+    soon as it sees the call, so nothing is computed and no other mode sees it."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class _Probe(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            raise _Seen(callable_name(func))
+
+    x, xi = torch.ones(2, 2), torch.ones(2, 2, dtype=torch.int64)
+    probes = ((x, x), (xi, xi), (x,), (xi,), (x, 0), (x, ""), (x, {}), (x, 0, 1.0))
+    out = {}
+    for name, func in callables.items():
+        if not (name.startswith("torch.Tensor.__") and name.endswith("__")) or not callable(func):
+            continue
+        if inspect.isfunction(func):  # torch's Python-level dunders dispatch under their own name
+            continue
+        for args in probes:
+            try:
+                with _Probe():
+                    func(*args)
+            except _Seen as seen:
+                if str(seen) != name:
+                    out[name] = str(seen)
+                break
+            except Exception:  # noqa: BLE001 - the probe arguments do not fit: try the next ones
+                continue
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def universe() -> Universe:
     """The universe of the running torch (computed once per process, a few milliseconds)."""
@@ -144,8 +187,16 @@ def universe() -> Universe:
         name = callable_name(func)
         callables.setdefault(name, func)
         by_func[func] = name
+    excluded_callables = {name: f"its calls reach the recorder as {seen}: the two cannot be told apart"
+                          for name, seen in _observed_as(callables).items()}
+    if getattr(torch.version, "hip", None) is None:
+        excluded_callables.update({name: "ROCm-only MIOpen kernel: this torch is not a ROCm build"
+                                   for name in callables if name.startswith("torch.miopen_")})
+    for name in excluded_callables:
+        del callables[name]
     overloads, source = _aten_overloads()
     modules, excluded = _nn_classes()
     return Universe(torch_version=str(torch.__version__), callables=callables, overloads=overloads,
                     overloads_source=source, nn_modules=modules, nn_excluded=excluded,
+                    callables_excluded=dict(sorted(excluded_callables.items())),
                     _names_by_func=by_func, _names_by_class={c: n for n, c in modules.items()})
