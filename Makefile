@@ -44,8 +44,9 @@ endif
 
 setup: $(STAMP)
 
+# The main job records the coverage ledger (the reports' Coverage section); COVERAGE=0 runs without the recorder.
 report: $(STAMP)
-	$(VENV)/bin/torchconform run --tier $(TIER) --device $(DEVICE) --out $(OUT) -- $(PYTEST_ARGS)
+	$(VENV)/bin/torchconform run --tier $(TIER) --device $(DEVICE) --out $(OUT) $(if $(filter 0 no off,$(COVERAGE)),,--coverage) -- $(PYTEST_ARGS)
 
 test: $(STAMP)
 	@bash scripts/run-tests $(VPY) $(PYTEST_ARGS)

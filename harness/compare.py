@@ -18,6 +18,11 @@ on and the reports show:
   (the gate refuses to pass when nothing was compared);
 * ``environment``: both fingerprints side by side, differences marked; ``hardware_differences``;
 * ``sections``: per-section outcome counts of the baseline, beside the candidate's.
+* ``coverage`` (only when the candidate record carries a coverage ledger, ``torchconform run --coverage``):
+  :func:`harness.coverage.diff` of the baseline's ledger (None where it has none) and the candidate's:
+  per kind the candidate's ``untested`` (in the candidate torch, used by no checked test) and, with a
+  baseline ledger, ``new_untested`` (of those, new in the candidate torch), ``lost``, ``gained``,
+  ``removed``. It is advisory: :mod:`harness.gate` never reads it and no policy key makes it block.
 
 Nothing here decides PASS or FAIL: that is :mod:`harness.gate`.
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from harness import record
+from harness import coverage, record
 from harness.bench import significance
 from harness.fingerprint import hardware_differences
 from harness.manifest import EXPECTED, IMPROVED, SKIPPED, evaluate, from_record
@@ -215,4 +220,6 @@ def compare(baseline: dict, candidate: dict, policy: Policy | None = None, *, no
     cmp["compared"] = compared(baseline, candidate)
     cmp["counts"] = dict(Counter(r["change"] for r in cmp["tests"]))
     cmp["sections"] = {"baseline": _section_counts(baseline.get("tests", []))}
+    if candidate.get("coverage"):  # advisory (see the module doc); absent without a candidate ledger
+        cmp["coverage"] = dict(coverage.diff(baseline.get("coverage") or None, candidate["coverage"]), advisory=True)
     return cmp

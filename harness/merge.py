@@ -3,12 +3,16 @@
 :func:`merge` refuses records whose fingerprints are not comparable (other torch build, CPU model,
 GPUs, Python) unless told otherwise, keeps the more severe outcome of a test that two records hold,
 gives the merged record one expectation manifest, and keeps each benchmark case once (with the
-instruction counts and counters another record holds for it; the ceilings probed per device).
+instruction counts and counters another record holds for it; the ceilings probed per device). The
+records' coverage ledgers (``coverage``, from ``torchconform run --coverage``) of one torch build are
+merged with :func:`harness.coverage.merge`; where only some records carry one, the merged ledger is
+marked ``partial`` (a lower bound); ledgers of different torch builds (``--allow-mixed``) are not merged.
 """
 from __future__ import annotations
 
 import uuid
 
+from harness import coverage
 from harness.errors import RecordError
 from harness.fingerprint import comparability_key, mixed_keys
 from harness.record import severity
@@ -62,7 +66,28 @@ def merge(records: list[dict], *, allow_mixed: bool = False, sources: list[str] 
     mixed = mixed_keys([r.get("fingerprint") or {} for r in records])
     if mixed:
         out["fingerprint"] = dict(out.get("fingerprint") or {}, mixed=mixed)
+    _merge_coverage(records, out)
     return out
+
+
+def _merge_coverage(records: list[dict], out: dict) -> None:
+    """``out["coverage"]``: the records' ledgers merged (none when no record has one, or when they are of
+    different torch builds: ``--allow-mixed`` only; the CLI warns)."""
+    out.pop("coverage", None)
+    covs = [r["coverage"] for r in records if r.get("coverage")]
+    if not covs or len({c["torch"] for c in covs}) > 1:
+        return
+    try:
+        cov = coverage.merge(covs)
+    except ValueError as exc:
+        raise RecordError(f"cannot merge the records' coverage: {exc}") from None
+    notes = [c["partial"] for c in covs if c.get("partial")]
+    if len(covs) < len(records):
+        notes.append(f"{len(records) - len(covs)} of {len(records)} merged records carry no coverage: "
+                     "their tests are not counted")
+    if notes:
+        cov["partial"] = "; ".join(notes)
+    out["coverage"] = cov
 
 
 def _merge_benchmarks(records: list[dict]) -> list[dict]:

@@ -79,6 +79,15 @@ NO_PLOTS = Option("--no-plots", help="skip the matplotlib plots (faster)", defau
                   kwargs={"action": "store_true"})
 SUITES = Option("--suites", help="suites folder (default ./suites, else the installed checkout's)", default=None,
                 metavar="DIR")
+COVERAGE = Option(
+    "--tc-coverage",
+    help="record the coverage ledger (harness.coverage): which public callables, aten overloads and torch.nn "
+    "module classes each test's call ran, counted as exercised where the test made a harness.checks check; "
+    "written to the run record's \"coverage\" (off by default: without it no mode or hook is installed). "
+    "`torchconform run --coverage` passes it",
+    default=False,
+    kwargs={"action": "store_true"},
+)
 
 SUITE_OPTIONS = (DEVICE, TIER, SHARD, POLICY)
 
@@ -97,12 +106,12 @@ def add_to_argparse(parser, options=SUITE_OPTIONS, **overrides) -> None:
         parser.add_argument(opt.name, dest=dest, **kw)
 
 
-def add_to_pytest(group, options=SUITE_OPTIONS + (RECORD,)) -> None:
-    """Add options to a pytest option group (the plugin)."""
+def add_to_pytest(group, options=SUITE_OPTIONS + (RECORD, COVERAGE)) -> None:
+    """Add options to a pytest option group (the plugin); a flag keeps its ``action`` (``store_true``)."""
     for opt in options:
-        kw = dict(help=opt.help, default=opt.default, dest=opt.dest, action="store")
+        kw = dict(help=opt.help, default=opt.default, dest=opt.dest, action=opt.kwargs.get("action", "store"))
         if opt.choices:
             kw["choices"] = list(opt.choices)
-        if opt.metavar:
+        if opt.metavar and kw["action"] == "store":
             kw["metavar"] = opt.metavar
         group.addoption(opt.name, **kw)

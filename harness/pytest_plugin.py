@@ -2,7 +2,7 @@
 
 Registered through the ``pytest11`` entry point (and by the repository's root ``conftest.py``
 when the package is not installed). It adds the options of :mod:`harness.options` (``--device``,
-``--tier``, ``--shard``, ``--policy``, ``--record``); the markers ``slow``, ``smoke``, ``requires_cuda``,
+``--tier``, ``--shard``, ``--policy``, ``--record``, ``--tc-coverage``); the markers ``slow``, ``smoke``, ``requires_cuda``,
 ``min_devices(n)``, ``dtypes(...)`` and ``devices(...)`` (the fixtures and parametrization are in
 :mod:`harness.pytest_fixtures`); selects by tier and shard; opens a check log per test; applies the
 expectation manifest (once, at collection); and hands every outcome to
@@ -39,7 +39,7 @@ MARKERS = (
     "torchconform_bench: a benchmark case; collected only with --benchmark-only or --benchmark-enable",
 )
 
-pytest_plugins = ("harness.pytest_fixtures",)
+pytest_plugins = ("harness.pytest_fixtures", "harness.pytest_coverage")  # the latter: --tc-coverage
 
 
 class _State:

@@ -18,6 +18,8 @@
 Schema version 2 (issue 15) adds optional benchmark fields: ``rounds`` (interleaved rounds and the
 ceilings probed beside them), ``counters`` and ``instructions``, and ``bench.rounds``/``probes``/
 ``instructions``. A version-1 record is valid version 2 once its version says so (:func:`_v1_to_v2`).
+An optional top-level ``coverage`` (``torchconform run --coverage``) holds the coverage ledger of
+:mod:`harness.coverage` (its keys are described in the schema); a record without it stays valid.
 
 Combining records (shards, machines) is :mod:`harness.merge`.
 """

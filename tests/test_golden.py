@@ -27,6 +27,14 @@ shows every byte of it):
   6. New scenarios: compare-v1 (the former version-1 baseline/candidate: read as version 2, no
      between-run evidence, the matmul regression only advises), compare-signals (normalised figures, an
      instruction-count regression, a counter change), gate-empty (exit 3), history (a step found).
+* Issue 12 (coverage ledger), one new scenario and nothing else recaptured: records without a
+  ``"coverage"`` entry render byte for byte as before. compare-coverage compares
+  ``coverage-baseline.json`` with ``coverage-candidate.json`` (``python -m tests.golden.make_coverage``:
+  the golden baseline/candidate records with a made-up ledger each): the reports gain a Coverage section
+  (figures per kind with the baseline's, gained/lost, the partial-ledger banner, the advisory lists of
+  names new in the candidate torch and untested and of names lost, per-section figures, the uncovered
+  names) and comparison.json an advisory ``coverage`` (:func:`harness.coverage.diff`); the gate's line
+  and exit status are those of the compare scenario (coverage never decides the gate).
 
 The embedded PNG plots are compared byte for byte too: matplotlib's Agg output is deterministic for one
 matplotlib version. Under another version than the capture's (expected/misc/matplotlib-version.txt)
@@ -79,6 +87,25 @@ def test_the_issue_15_scenarios_show_what_they_are_for():
     assert rows["tensors.softmax"]["counters"]["changed"] == ["bytes_allocated", "allocations"]
     assert (exp / "gate-empty" / "exit_status").read_text() == "3\n"
     assert "step +11.4%" in (exp / "history" / "stdout").read_text()
+
+
+def test_the_coverage_scenario_shows_what_it_is_for():
+    """compare-coverage: the new-and-untested and lost names reach comparison.json and the reports, and the
+    gate is the one of the same records without coverage (advisory)."""
+    exp = scenarios.EXPECTED
+    cov = json.loads((exp / "compare-coverage" / "comparison.json").read_text())["coverage"]
+    assert cov["advisory"] is True
+    assert cov["kinds"]["callables"]["new_untested"] == ["torch.fft.hfft2", "torch.special.xlog1py"]
+    assert cov["kinds"]["callables"]["lost"] == ["torch.sub"] and cov["kinds"]["nn_modules"]["lost"] == ["torch.nn.ReLU"]
+    for fname in ("summary.md", "index.html"):
+        text = (exp / "compare-coverage" / fname).read_text()
+        assert "Coverage" in text and "<code>torch.special.xlog1py</code>" in text and "Partial" in text
+    assert (exp / "compare-coverage" / "exit_status").read_text() == (exp / "compare" / "exit_status").read_text()
+    gate_line = lambda name: (exp / name / "stdout").read_text().splitlines()[-1]  # noqa: E731
+    assert gate_line("compare-coverage") == gate_line("compare")
+    for name in scenarios.SCENARIOS:
+        if name != "compare-coverage" and (exp / name / "summary.md").exists():
+            assert "## Coverage" not in (exp / name / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("by_device", [False, True])

@@ -5,6 +5,7 @@ together and writes files (records, reports, comparisons).
     report / compare / gate / merge / env / summary    commands on run records (:mod:`harness.cli.records`)
     bench run | pair | calibrate                       benchmarks (:mod:`harness.cli.bench`)
     history                                            change-points over run records (:mod:`harness.cli.history`)
+    coverage                                           the coverage ledger of a record (:mod:`harness.cli.coverage`)
 
 Every user error (missing or corrupt record, unknown device, bad option, bad policy, ...) is printed
 as one line on stderr with exit status 2; tracebacks are for bugs in torchconform itself. The CLI
@@ -23,7 +24,7 @@ DEPRECATED_BENCH_FLAGS = {"--pair": ("pair", 2), "--calibrate": ("calibrate", 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.cli import bench, history, records, run
+    from harness.cli import bench, coverage, history, records, run
 
     p = Parser(prog="torchconform",
                description="Conformance and benchmark suite for PyTorch builds: does the torch installed here "
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_parsers(sub)
     bench.add_parser(sub)
     history.add_parser(sub)
+    coverage.add_parser(sub)
     return p
 
 

@@ -140,6 +140,9 @@ def cmd_merge(args) -> int:
     if mixed:
         print(f"torchconform: warning: merged records differ in {', '.join(mixed)}; their benchmarks will "
               "only advise", file=sys.stderr)
+    if any(r.get("coverage") for r in recs) and "coverage" not in merged:
+        print("torchconform: warning: the records' coverage is of different torch builds and was not merged",
+              file=sys.stderr)
     path = record.save(merged, args.out)
     print(f"torchconform: merged {len(recs)} records ({len(merged['tests'])} tests) into {path}")
     return 0

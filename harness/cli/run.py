@@ -107,7 +107,7 @@ def cmd_run(args) -> int:
     suites = _suites_dir(args.suites)
     cmd = [sys.executable, "-m", "pytest", str(suites), "-p", "harness.pytest_plugin", "--device", args.device,
            "--tier", args.tier, "--record", str(rec_path), *(["--shard", args.shard] if args.shard else []),
-           *(["--policy", args.policy] if args.policy else []),
+           *(["--policy", args.policy] if args.policy else []), *(["--tc-coverage"] if args.coverage else []),
            *args.pytest_args]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
@@ -139,6 +139,10 @@ def add_parser(sub) -> None:
     options.add_to_argparse(r)
     r.add_argument("--out", default=str(DEFAULT_OUT), help=f"report folder (default {DEFAULT_OUT})")
     r.add_argument("--record", default=None, help="run record path (default OUT/record.json)")
+    r.add_argument("--coverage", action="store_true",
+                   help="also record the coverage ledger (pytest's --tc-coverage): which public callables, aten "
+                        "overloads and torch.nn classes the tests exercised with a check; into the record and the "
+                        "reports' Coverage section (see `torchconform coverage RECORD`). Off by default")
     options.add_to_argparse(r, (options.SUITES,))
     r.add_argument("--grace", type=float, default=GRACE_S, metavar="SECONDS",
                    help=f"after SIGINT/SIGTERM, wait this long for pytest to write the record before killing "

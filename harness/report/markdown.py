@@ -9,6 +9,7 @@ from __future__ import annotations
 import html as _html
 
 from harness.numfmt import num, pct as _pct
+from harness.report import markdown_coverage
 
 LIMIT_BYTES = 1024 * 1024 - 4096  # GitHub refuses step summaries over 1 MiB
 
@@ -76,6 +77,7 @@ def _render(model: dict, max_items: int) -> str:
         L.append(f"| {_esc(r['section'])} | {_esc(r['device'])} | {_esc(r['dtype'])} | {_frac(r['passed'], r['total'])} | "
                  f"{r['failed'] + r['error']} | {r['skipped']} | {r['xfailed']} | {r['total']} |")
     L += ["", "</details>", ""]
+    L += markdown_coverage.lines(model.get("coverage"), max_items, _esc, _code)
     if model["failures"] and not cmp:
         L += [f"<details><summary>Failures ({len(model['failures'])})</summary>", ""]
         for f in model["failures"][:max_items]:

@@ -2,7 +2,8 @@
 comparison (made by :mod:`harness.gate`, never here), a history of records and its change-points
 (made by :mod:`harness.bench.history`, never here).
 
-Renderers only format this model; they compute nothing of their own. Imports only
+Renderers only format this model; they compute nothing of their own. The Coverage section comes from
+the record's own ``coverage`` dict (:func:`coverage_model`), never from :mod:`harness.coverage`. Imports only
 :mod:`harness.record` (the vocabulary: statuses, change kinds, the median, environment rows), so
 ``torchconform summary`` can use :func:`section_table` on machines without Jinja2.
 """
@@ -128,6 +129,40 @@ def _plots(model: dict) -> dict:
     return out
 
 
+COVERAGE_KINDS = (("callables", "public callables"), ("overloads", "aten overloads"),
+                  ("nn_modules", "torch.nn module classes"))
+
+
+def coverage_model(cov: dict | None, diff: dict | None = None, *, limit: int = 2000) -> dict | None:
+    """The record's coverage ledger (``rec["coverage"]``, ``torchconform run --coverage``) as report rows:
+    per kind the figures and the uncovered names (the first ``limit``), per section the figures; with
+    ``diff`` (the comparison's advisory ``coverage``) also the baseline's figures, the names new in the
+    candidate torch that no checked test uses, and the names the baseline run exercised but this one
+    does not. None when the record has no ledger (the reports then have no Coverage section)."""
+    if not cov:
+        return None
+    kinds = []
+    for key, title in COVERAGE_KINDS:
+        e = (cov.get("kinds") or {}).get(key)
+        if e is None:
+            continue
+        d = ((diff or {}).get("kinds") or {}).get(key) or {}
+        kinds.append({"key": key, "title": title, "covered": e["covered"], "total": e["total"],
+                      "percent": e["percent"], "touched": len(e.get("touched_without_check") or ()),
+                      "not_measured": e.get("not_measured"), "n_uncovered": len(e["uncovered"]),
+                      "uncovered": e["uncovered"][:limit], "baseline": d.get("baseline"),
+                      "new_untested": d.get("new_untested") or [], "lost": d.get("lost") or [],
+                      "gained": len(d.get("gained") or ())})
+    keys = [k["key"] for k in kinds]
+    sections = [{"section": sec, "tests": s["tests"], "tests_with_checks": s["tests_with_checks"],
+                 "figures": [{"covered": s[k]["covered"], "percent": s[k]["percent"]} for k in keys]}
+                for sec, s in sorted((cov.get("sections") or {}).items())]
+    return {"torch": cov.get("torch"), "rule": cov.get("rule"), "partial": cov.get("partial"), "kinds": kinds,
+            "sections": sections, "diff": diff is not None,
+            "baseline_torch": diff.get("baseline_torch") if diff else None,
+            "baseline_has": bool(diff and diff.get("baseline_torch") is not None)}
+
+
 def annotate(tests: list[dict], cmp: dict | None) -> list[dict]:
     """The candidate's tests, each with its change against the baseline and its expectation."""
     if not cmp:
@@ -182,6 +217,7 @@ def build(rec: dict, comparison: dict | None = None, history: list[dict] | None 
         "gate": comparison["gate"] if comparison is not None else None,
         "change_kinds": [k._asdict() for k in CHANGE_KINDS],
         "history": None,
+        "coverage": coverage_model(rec.get("coverage"), (comparison or {}).get("coverage")),
     }
     if comparison is not None:
         model["verdict"] = comparison["gate"]["verdict"]

@@ -47,6 +47,10 @@ SCENARIOS = {
                         "--no-plots"],
     "gate-empty": ["gate", g("baseline"), g("empty"), "--policy", P],
     "history": ["history", str(GOLDEN / "history"), "--out", "{out}", "--no-plots"],
+    # issue 12: both records carry a coverage ledger (tests/golden/make_coverage.py): the Coverage section and
+    # the advisory coverage diff of the comparison
+    "compare-coverage": ["compare", g("coverage-baseline"), g("coverage-candidate"), "--policy", P, "--out", "{out}",
+                         "--no-plots"],
 }
 
 
