@@ -266,6 +266,7 @@ def test_isend_irecv_self(c10d, device, np_rng):
     raises 'Pair is not connected' instead, a real finding)."""
     x64 = np_rng.standard_normal(5)
     x = torch.tensor(x64, dtype=torch.float32, device=device)
+    assert_equal("torch.distributed.get_rank", c10d.get_rank(), 0, args="self is rank 0")
     buf = torch.zeros(5, device=device)
     rwork = c10d.irecv(buf, src=0)
     swork = c10d.isend(x, dst=0)

@@ -206,6 +206,7 @@ def test_compressed_accessors(device, np_rng, layout):
     else:
         acc = (("Tensor.ccol_indices", t.ccol_indices, torch.ccol_indices_copy),
                ("Tensor.row_indices", t.row_indices, torch.row_indices_copy))
+    assert_equal("Tensor.is_sparse_csr", t.is_sparse_csr, layout == "csr", args=layout)
     for (api, view_fn, copy_fn), want in zip(acc, (ref.indptr, ref.indices)):
         got = view_fn()
         assert_equal(api, got, want, args=layout)
@@ -233,6 +234,9 @@ def test_coo_copy_variants(device, np_rng, which):
     if fn is None:
         pytest.skip(f"this torch has no torch.{which}")
     view = {"indices_copy": c.indices, "values_copy": c.values, "_indices_copy": c._indices, "_values_copy": c._values}[which]()
+    ref_idx, ref_vals = _coalesced_ref(idx, vals, (5, 4))
+    assert_close("Tensor." + which[:-5], view, ref_idx if "indices" in which else ref_vals, op="reduction",
+                 args="the view the copy must equal")
     got = fn(c)
     assert_close("torch." + which, got, view.cpu(), op="exact")
     assert_true("torch." + which, got.data_ptr() != view.data_ptr(), "aliases the view instead of copying")
