@@ -31,7 +31,6 @@ def _need(name):
     return getattr(torch, name)
 
 
-@pytest.mark.smoke
 @pytest.mark.parametrize("name", TRIG)
 def test_sym_trig(name):
     """torch._sym_<f> on Python numbers is math.<f> (float result): catches a swapped or dropped fallback
@@ -56,7 +55,6 @@ def test_sym_trig_domain_error(name):
 MINMAX = [(2, 3), (3, 2), (-5, -5), (2.0, 3), (2, 3.5), (4, 3.0), (-0.5, -0.25), (7, 7.0), (10**18, 10**18 + 1)]
 
 
-@pytest.mark.smoke
 @pytest.mark.parametrize("which", ("sym_max", "sym_min"))
 def test_sym_max_min(which):
     """sym_max/sym_min equal builtins max/min, and the result is a float when either argument is a float
@@ -82,6 +80,7 @@ def test_sym_not():
         assert_true("torch.sym_not", isinstance(got, bool), f"got {type(got).__name__}, expected bool", args=repr(a))
 
 
+@pytest.mark.smoke
 def test_sym_sqrt():
     """sym_sqrt is math.sqrt (float result for int input, ValueError for a negative number): catches an
     integer square root, a missing float conversion and a silent NaN."""

@@ -68,7 +68,6 @@ TABLE = [
 ]
 
 
-@pytest.mark.smoke
 @pytest.mark.dtypes(torch.float32, torch.float64)
 @pytest.mark.parametrize("case", range(len(TABLE)), ids=lambda i: f"{TABLE[i][0].split('.')[-1]}-{i}")
 def test_view_copy(device, dtype, np_rng, case):
@@ -145,6 +144,7 @@ def test_view_as_real_copy(device, dtype, np_rng):
                   torch.zeros(4, dtype=dtype, device=device), args="real input")
 
 
+@pytest.mark.smoke
 def test_conj_neg_view_copy(device, np_rng):
     """torch._conj_copy is the materialized conjugate and torch._neg_view_copy the materialized negation,
     each in its own storage (not a lazy conj/neg bit on the input's memory): catches a copy that keeps only
