@@ -32,11 +32,8 @@ def _gapped(np_rng, shape, dtype, device, low=-3.0, high=3.0, specials=()):
     v = np_rng.uniform(low, high, shape[:-1] + (2 * shape[-1],))
     big = torch.from_numpy(v).to(dtype).to(device)
     t = big[..., ::2]
-    flat = t.reshape(-1)  # a copy for a gapped view: write specials through the view instead
-    for i, s in enumerate(specials):
-        idx = np.unravel_index(i, t.shape)
-        t[idx] = s
-    del flat
+    for i, s in enumerate(specials):  # written through the gapped view, element by element
+        t[np.unravel_index(i, t.shape)] = s
     return t, t.cpu().double().numpy().copy()
 
 
@@ -88,10 +85,6 @@ def test_unary_alias(device, dtype, np_rng, name):
     r = inplace(y)
     assert_true(f"torch.Tensor.{name}_", r is y, "in-place variant did not return self")
     assert_close(f"torch.Tensor.{name}_", y, exp_y, op=op)
-
-
-def _cmp(fn):
-    return lambda a, b: fn(a, b)
 
 
 # alias -> (NumPy oracle, result is bool)
