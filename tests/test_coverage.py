@@ -248,6 +248,7 @@ def test_universe_excludes_dunders_observed_as_another_callable():
     assert "torch.Tensor.add" in uni.callables
     assert "torch.Tensor.add" in uni.callables_excluded["torch.Tensor.__add__"]
     assert "torch.Tensor.mul_" in uni.callables_excluded["torch.Tensor.__imul__"]
+    assert "torch.Tensor.dim" in uni.callables_excluded["torch.Tensor.ndimension"]  # a method alias too
     for kept in ("torch.Tensor.__contains__", "torch.Tensor.__floordiv__", "torch.Tensor.__reduce_ex__"):
         assert kept in uni.callables and kept not in uni.callables_excluded
     rec = coverage.Recorder(callables=True, overloads=False, nn_modules=False)

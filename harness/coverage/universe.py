@@ -143,10 +143,11 @@ class _Seen(Exception):
 
 
 def _observed_as(callables: dict) -> dict:
-    """For each C-implemented ``torch.Tensor.__x__`` in ``callables``: the name under which a call of it
-    reaches a :class:`torch.overrides.TorchFunctionMode`, where that differs from its own (``__add__`` ->
-    ``torch.Tensor.add``). Each dunder is called once on small probe tensors under a mode that raises as
-    soon as it sees the call, so nothing is computed and no other mode sees it."""
+    """For each C-implemented ``torch.Tensor`` method or property in ``callables``: the name under which a call of it reaches a
+    :class:`torch.overrides.TorchFunctionMode`, where that differs from its own (``Tensor.__add__`` ->
+    ``torch.Tensor.add``, ``Tensor.ndimension`` -> ``torch.Tensor.dim``). Each is called on small probe
+    tensors under a mode that raises as soon as it sees a call, so nothing is computed and no other mode
+    sees it; one whose probe arguments never fit keeps its place."""
     import torch
     from torch.overrides import TorchFunctionMode
 
@@ -158,10 +159,8 @@ def _observed_as(callables: dict) -> dict:
     probes = ((x, x), (xi, xi), (x,), (xi,), (x, 0), (x, ""), (x, {}), (x, 0, 1.0))
     out = {}
     for name, func in callables.items():
-        if not (name.startswith("torch.Tensor.__") and name.endswith("__")) or not callable(func):
-            continue
-        if inspect.isfunction(func):  # torch's Python-level dunders dispatch under their own name
-            continue
+        if not name.startswith("torch.Tensor.") or not callable(func) or inspect.isfunction(func):
+            continue  # torch.* functions and Python-level methods dispatch under their own names
         for args in probes:
             try:
                 with _Probe():
