@@ -795,6 +795,15 @@ def test_gumbel_softmax(device, np_rng, hard):
             assert_true("F.gumbel_softmax", np.all((np.abs(ys) < 1e-6) | (np.abs(ys - 1) < 1e-6)), "hard sample not one-hot")
         else:
             assert_true("F.gumbel_softmax", np.all(ys > 0), "a soft probability <= 0")
+            # tau sets how peaked a soft sample is: E[y] = E[softmax((logits + g) / tau)], g ~ Gumbel(0, 1), by a NumPy
+            # Monte Carlo of the same size; 6 sigma of the difference of two sample means
+            g = np_rng.gumbel(size=(n, 5))
+            z = (logits64 + g) / tau
+            ref = np.exp(z - z.max(1, keepdims=True))
+            ref /= ref.sum(1, keepdims=True)
+            sig = np.sqrt(ys.var(1) / n + ref.var(0) / n)
+            assert_true("F.gumbel_softmax", np.all(np.abs(ys.mean(1) - ref.mean(0)) <= 6 * sig),
+                        f"E[y] {np.round(ys.mean(1), 4)} vs Monte Carlo {np.round(ref.mean(0), 4)}", args=f"tau={tau}")
         freq = np.bincount(ys.argmax(0), minlength=5) / n
         sigma = np.sqrt(p * (1 - p) / n)
         assert_true("F.gumbel_softmax", np.all(np.abs(freq - p) <= 6 * sigma),
