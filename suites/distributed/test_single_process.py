@@ -161,7 +161,7 @@ def test_all_gather(c10d, device, np_rng):
     assert_close("torch.distributed.all_gather", out[0], ref, op="exact")
     assert_raises("torch.distributed.all_gather", (ValueError, RuntimeError), c10d.all_gather,
                   [torch.zeros(10, device=device), torch.zeros(10, device=device)], x, args="2 outputs in a world of 1")
-    single = getattr(c10d, "all_gather_single", None) or getattr(c10d, "all_gather_into_tensor")
+    single = getattr(c10d, "all_gather_single", None) or c10d.all_gather_into_tensor
     name = "torch.distributed." + single.__name__
     flat = torch.zeros(10, device=device)
     work = single(flat, x, async_op=True)
@@ -221,7 +221,7 @@ def test_reduce_scatter(c10d, device, np_rng):
         out = torch.zeros(8, device=device)
         c10d.reduce_scatter(out, [x], op=getattr(dist.ReduceOp, op))
         assert_close("torch.distributed.reduce_scatter", out, ref, op="exact", args=f"op={op}")
-    single = getattr(c10d, "reduce_scatter_single", None) or getattr(c10d, "reduce_scatter_tensor")
+    single = getattr(c10d, "reduce_scatter_single", None) or c10d.reduce_scatter_tensor
     name = "torch.distributed." + single.__name__
     out = torch.zeros(8, device=device)
     work = single(out, x, async_op=True)

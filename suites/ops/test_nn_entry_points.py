@@ -59,7 +59,7 @@ def test_batch_norm(device, dtype, np_rng, training):
     xs = _np(x)
     w, b = np_rng.uniform(0.5, 2, 4), np_rng.standard_normal(4)
     rm64, rv64 = np_rng.standard_normal(4), np_rng.uniform(0.5, 2, 4)
-    t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
     rm, rv = t(rm64), t(rv64)
     eps, mom = 1e-3, 0.3
     got = torch.batch_norm(x, t(w), t(b), rm, rv, training, mom, eps, False)
@@ -84,7 +84,7 @@ def test_layer_group_instance_rms_norm(device, dtype, np_rng):
     x64 = np_rng.standard_normal((3, 6, 4, 5)) * 1.5 + 0.5
     x = _nc(x64, dtype, device)
     xs = _np(x)
-    t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
     eps = 1e-4
     w2, b2 = np_rng.uniform(0.5, 2, (4, 5)), np_rng.standard_normal((4, 5))
     assert_close("torch.layer_norm", torch.layer_norm(x, [4, 5], t(w2), t(b2), eps),
@@ -350,7 +350,7 @@ def test_losses(device, dtype, np_rng, case):
     saturated logits) for reductions none/mean/sum against NumPy. Catches margins ignored, the swap not taken,
     pos_weight applied to the negative term, log(sigmoid) overflowing, mean over the wrong count."""
     name, call, ref = _loss_cases(np_rng)[case]
-    t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
     terms = ref(0)
     k = terms.size
     row = tolerances.lookup("nn", dtype)
@@ -399,7 +399,7 @@ def test_ctc_loss(device, dtype, np_rng):
     logp64 = np.log(np_rng.dirichlet(np.ones(c), (t_len, 3)))  # T x N x C
     targets = [[1, 1, 3], [4, 0], [3, 1, 3, 4, 1, 1, 0]]  # the last needs > 7 frames: impossible
     in_lens, tg_lens = [7, 6, 7], [3, 2, 7]
-    flat = np.array(sum(targets, []))
+    flat = np.array([lab for tg in targets for lab in tg])
     lp = torch.tensor(logp64, dtype=dtype, device=device)
     per = np.array([_np_ctc(logp64[:in_lens[i], i], targets[i], blank) for i in range(3)])
     assert_true("torch.ctc_loss", np.isinf(per[2]), "oracle: sample 2 is impossible")
@@ -410,7 +410,7 @@ def test_ctc_loss(device, dtype, np_rng):
     assert_close("torch.ctc_loss", got, np.where(np.isinf(per), 0.0, per), op="nn", args="zero_infinity=True (Tensor lengths)")
     ok = slice(0, 2)
     lp2 = lp[:, ok]
-    fl2 = torch.tensor(np.array(sum(targets[:2], [])), device=device)
+    fl2 = torch.tensor(np.array([lab for tg in targets[:2] for lab in tg]), device=device)
     got = torch.ctc_loss(lp2, fl2, in_lens[:2], tg_lens[:2], blank, 1, False)
     assert_close("torch.ctc_loss", got, (per[ok] / np.array(tg_lens[:2])).mean(), op="nn", args="reduction=mean")
     got = torch.ctc_loss(lp2, fl2, in_lens[:2], tg_lens[:2], blank, 2, False)
@@ -465,7 +465,7 @@ def test_max_pool(device, dtype, np_rng, case):
     x64 = np_rng.standard_normal((2, 3, *sp)) - 3  # mostly negative: padding with 0 would win
     x = _nc(x64, dtype, device)
     xs = _np(x)
-    want, arg = _np_pool_max(xs, k, s, p, d, ceil)
+    want, _ = _np_pool_max(xs, k, s, p, d, ceil)
     fn = getattr(torch, f"max_pool{nd}d")
     got = fn(x, list(k), list(s), list(p), list(d), ceil)
     args = f"kernel={k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil}"
@@ -626,7 +626,7 @@ def _np_grid_sample(img, grid, mode, padding, align):
         if padding == 1:
             gx, gy = np.clip(gx, 0, w - 1), np.clip(gy, 0, h - 1)
 
-        def tap(yy, xx):
+        def tap(yy, xx, b=b):
             inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
             v = img[b][:, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
             return np.where(inside, v, 0.0)
@@ -667,7 +667,7 @@ def test_batch_norm_update_stats(device, dtype, np_rng):
     x64 = np_rng.standard_normal((5, c, 3)) * 2 + 1
     x = _nc(x64, dtype, device)
     xs = _np(x)
-    t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
     rm2, rv2 = t(np.zeros(c)), t(np.ones(c))
     m_u, v_u = torch.batch_norm_update_stats(x, rm2, rv2, mom)
     n1 = xs.shape[0] * xs.shape[2]
@@ -690,7 +690,7 @@ def test_sync_batch_norm_building_blocks(device, dtype, np_rng):
     chunks64 = [np_rng.standard_normal((n, c, 3)) * s + m for n, s, m in ((2, 1.0, 0.5), (5, 2.0, -1.0), (3, 0.5, 2.0))]
     full = np.concatenate(chunks64, 0)
     chunks = [_nc(a, dtype, device) for a in chunks64]
-    t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
     mean_f, var_f = full.mean((0, 2)), full.var((0, 2))
     n_tot = full.shape[0] * full.shape[2]
     stats = [torch.batch_norm_stats(ch, eps) for ch in chunks]
@@ -717,7 +717,7 @@ def test_sync_batch_norm_building_blocks(device, dtype, np_rng):
     assert_close("torch.batch_norm_gather_stats", gm2, allv.mean((0, 2)), op="nn", args="count=6")
     assert_close("torch.batch_norm_gather_stats", gi2, 1 / np.sqrt(allv.var((0, 2)) + eps), op="nn", args="count=6")
     w, b = np_rng.uniform(0.5, 2, c), np_rng.standard_normal(c)
-    r = lambda a: a.reshape(1, c, 1)  # noqa: E731
+    r = lambda a: a.reshape(1, c, 1)
     inv_f = 1 / np.sqrt(var_f + eps)
     y = torch.batch_norm_elemt(chunks[1], t(w), t(b), gm, gi, eps)
     assert_close("torch.batch_norm_elemt", y, (chunks64[1] - r(mean_f)) * r(inv_f) * r(w) + r(b), op="nn")

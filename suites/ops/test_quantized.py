@@ -169,7 +169,7 @@ def test_fused_moving_avg_obs_fake_quant(device, np_rng):
     c = 0.01
     x1 = np_rng.standard_normal(64) * 2 + 0.5
     x2 = np_rng.standard_normal(64) * 6
-    f32 = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    f32 = lambda a: torch.tensor(a, dtype=torch.float32, device=device)
     rmin, rmax = f32(np.inf), f32(-np.inf)
     scale, zp = f32([1.0]), torch.tensor([0], dtype=torch.int32, device=device)
     on = torch.tensor([1], device=device)
@@ -266,10 +266,10 @@ def test_quantized_batch_norm(np_rng):
     w, b = np_rng.uniform(0.5, 2, 4), np_rng.standard_normal(4)
     mean, var = np_rng.standard_normal(4), np_rng.uniform(0.5, 3, 4)
     eps, os_, oz = 1e-3, 0.03, 128
-    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float32)
     got = torch.quantized_batch_norm(q, t(w), t(b), t(mean), t(var), eps, os_, oz)
     xd = q.dequantize().double().numpy()
-    r = lambda a: a.reshape(1, 4, 1, 1)  # noqa: E731
+    r = lambda a: a.reshape(1, 4, 1, 1)
     y = (xd - r(mean)) / np.sqrt(r(var) + eps) * r(w) + r(b)
     want = (np.clip(np.round(y / os_) + oz, 0, 255) - oz) * os_
     assert_true("torch.quantized_batch_norm", abs(got.q_scale() - os_) < 1e-12 and got.q_zero_point() == oz,
@@ -407,7 +407,7 @@ def test_wrapped_quantized_linear(np_rng):
     w64 = np_rng.standard_normal((n, k)) * 0.5
     b64 = np_rng.standard_normal(n)
     ws, wz, xs_, xz, os_, oz = 0.02, 0, 0.05, 128, 0.1, 128
-    t = lambda a, dt=torch.float32: torch.tensor(a, dtype=dt)  # noqa: E731
+    t = lambda a, dt=torch.float32: torch.tensor(a, dtype=dt)
     packed = torch._wrapped_linear_prepack(t(w64), t(ws), t(wz, torch.int32), t(b64))
     got = torch._wrapped_quantized_linear_prepacked(t(x64), t(xs_), t(xz, torch.int32), packed, t(os_),
                                                     t(oz, torch.int32), n)
