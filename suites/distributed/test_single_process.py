@@ -261,16 +261,21 @@ def test_send_self(c10d, device, np_rng):
     assert_raises("torch.distributed.send", ValueError, c10d.send, x, dst=0, match="destination rank", args="dst=self")
 
 
-def test_isend_irecv_self(c10d, device, np_rng):
+@pytest.mark.parametrize("order", ["recv_first", "send_first"])
+def test_isend_irecv_self(c10d, device, np_rng, order):
     """isend/irecv document that, unlike send/recv, they allow src == dst (send to self): the message posted
     with isend arrives in the irecv buffer. Catches a self message dropped or corrupted (gloo on torch 2.13
-    raises 'Pair is not connected' instead, a real finding)."""
+    raises 'Pair is not connected' instead, a real finding). Posting order must not matter."""
     x64 = np_rng.standard_normal(5)
     x = torch.tensor(x64, dtype=torch.float32, device=device)
     assert_equal("torch.distributed.get_rank", c10d.get_rank(), 0, args="self is rank 0")
     buf = torch.zeros(5, device=device)
-    rwork = c10d.irecv(buf, src=0)
-    swork = c10d.isend(x, dst=0)
+    if order == "recv_first":
+        rwork = c10d.irecv(buf, src=0)
+        swork = c10d.isend(x, dst=0)
+    else:
+        swork = c10d.isend(x, dst=0)
+        rwork = c10d.irecv(buf, src=0)
     swork.wait()
     rwork.wait()
     assert_close("torch.distributed.irecv", buf, x64.astype(np.float32), op="exact", args="src=self (isend dst=self)")

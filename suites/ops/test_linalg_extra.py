@@ -10,6 +10,8 @@ svd_lowrank, minus the column means for pca_lowrank with center=True).
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
@@ -128,3 +130,36 @@ def test_pca_lowrank(device, dtype, np_rng):
     u, s, v = torch.pca_lowrank(torch.tensor(b64, dtype=dtype, device=device), q=r, center=False, niter=2)
     _check_svd("torch.pca_lowrank", u, s, v, b64, r, dtype, "q=3, center=False")
     assert_raises("torch.pca_lowrank", ValueError, torch.pca_lowrank, a, q=n + 1, args="q > min(m, n)")
+
+
+class _Tracked(torch.Tensor):
+    """A Tensor subclass that logs the torch functions dispatched to it through __torch_function__."""
+
+    seen: ClassVar[list] = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.seen.append(func)
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_torch_function_override(device, np_rng):
+    """lobpcg / svd_lowrank / pca_lowrank are in torch.overrides' overridable set: called on a Tensor subclass
+    they dispatch through __torch_function__ (with the function itself), and still return the right answer.
+    Catches a Python-level linalg function that bypasses the override protocol (subclasses and modes never
+    see it) or loses the result on the subclass path."""
+    _Tracked.seen = []
+    n, k = 24, 2
+    a64 = _spd(np_rng, n, np.concatenate([[10.0, 9.0], np.linspace(1.0, 4.0, n - 2)]))
+    a = torch.tensor(a64, device=device).as_subclass(_Tracked)
+    w, _ = torch.lobpcg(a, k=k, largest=True, tol=1e-8, niter=100)
+    assert_true("torch.lobpcg", torch.lobpcg in _Tracked.seen, "lobpcg did not dispatch __torch_function__")
+    assert_close("torch.lobpcg", np.sort(w.cpu().double().numpy())[::-1], [10.0, 9.0], op="linalg", rtol=1e-8, atol=1e-6,
+                 args="Tensor subclass")  # iterative: converged to tol=1e-8
+    b64 = _low_rank(np_rng, 30, 20, 3)
+    b = torch.tensor(b64, device=device).as_subclass(_Tracked)
+    for api, fn, target in (("torch.svd_lowrank", torch.svd_lowrank, b64),
+                            ("torch.pca_lowrank", torch.pca_lowrank, b64 - b64.mean(0, keepdims=True))):
+        u, s, v = fn(b, q=3, niter=2)
+        assert_true(api, fn in _Tracked.seen, f"{api} did not dispatch __torch_function__")
+        _check_svd(api, u, s, v, target, 3, torch.float64, "Tensor subclass")
