@@ -76,6 +76,7 @@ def test_batch_norm(device, dtype, np_rng, training):
     assert_close("torch.batch_norm", got, want, op="nn", args=f"training={training}")
 
 
+@pytest.mark.dtypes(torch.float32, torch.float64, torch.bfloat16)
 def test_layer_group_instance_rms_norm(device, dtype, np_rng):
     """torch.layer_norm / group_norm / instance_norm / rms_norm / _fused_rms_norm against NumPy: the axes each one
     normalizes over, weight and bias, eps, the running stats of instance_norm (mean over the batch of the
@@ -456,6 +457,7 @@ _POOLS = [  # (nd, spatial, kernel, stride, padding, dilation, ceil_mode)
 ]
 
 
+@pytest.mark.dtypes(torch.float32, torch.float64, torch.bfloat16)
 @pytest.mark.parametrize("case", range(len(_POOLS)), ids=lambda i: f"{_POOLS[i][0]}d-{'ceil' if _POOLS[i][6] else 'floor'}")
 def test_max_pool(device, dtype, np_rng, case):
     """torch.max_pool1d/2d/3d and torch.max_pool1d_with_indices with kernel, stride, padding (as -inf), dilation
@@ -557,6 +559,7 @@ _ACTS = [  # (name, torch call, in-place call or None, numpy oracle)
 ]
 
 
+@pytest.mark.dtypes(torch.float32, torch.float64, torch.bfloat16)
 @pytest.mark.parametrize("case", range(len(_ACTS)), ids=[a[0] for a in _ACTS])
 def test_activations(device, dtype, np_rng, case):
     """torch.celu(alpha) / selu / threshold(threshold, value; ties at the threshold take value) / rrelu in eval
@@ -842,3 +845,30 @@ def test_native_channel_shuffle(device, np_rng, groups):
     want = xs.reshape(2, groups, 6 // groups, 3, 4).transpose(0, 2, 1, 3, 4).reshape(2, 6, 3, 4)
     assert_close("F.native_channel_shuffle", fn(x, groups), want, op="exact", dtype=torch.float32, args=f"groups={groups}")
     assert_raises("F.native_channel_shuffle", RuntimeError, fn, x, 4, args="6 channels, groups=4")
+
+
+_EMPTY = [  # (api, call on an empty input, expected shape)
+    ("torch.layer_norm", lambda d: torch.layer_norm(torch.empty(0, 5, device=d), [5]), (0, 5)),
+    ("torch.rms_norm", lambda d: torch.rms_norm(torch.empty(0, 5, device=d), [5]), (0, 5)),
+    ("torch.dropout", lambda d: torch.dropout(torch.empty(0, 3, device=d), 0.5, True), (0, 3)),
+    ("torch.native_dropout", lambda d: torch.native_dropout(torch.empty(4, 0, device=d), 0.5, True)[0], (4, 0)),
+    ("torch.max_pool1d", lambda d: torch.max_pool1d(torch.empty(0, 2, 8, device=d), [2]), (0, 2, 4)),
+    ("torch.max_pool2d", lambda d: torch.max_pool2d(torch.empty(0, 2, 4, 4, device=d), [2]), (0, 2, 2, 2)),
+    ("torch.embedding", lambda d: torch.embedding(torch.ones(5, 3, device=d), torch.empty(0, dtype=torch.long, device=d)), (0, 3)),
+    ("torch.embedding_bag", lambda d: torch.embedding_bag(torch.ones(5, 3, device=d), torch.empty(0, dtype=torch.long, device=d),
+                                                          torch.zeros(2, dtype=torch.long, device=d))[0], (2, 3)),
+    ("torch.celu", lambda d: torch.celu(torch.empty(0, device=d)), (0,)),
+    ("torch.threshold", lambda d: torch.threshold(torch.empty(2, 0, device=d), 0.1, 2.0), (2, 0)),
+    ("torch.kl_div", lambda d: torch.kl_div(torch.empty(0, device=d), torch.empty(0, device=d), 2), ()),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_EMPTY)), ids=[e[0].split(".")[-1] for e in _EMPTY])
+def test_empty_inputs(device, case):
+    """Zero-size inputs give the documented zero-size (or reduced) result: empty outputs of the right shape; an
+    embedding bag of empty bags is zeros; a sum over nothing is 0. Catches kernels that crash, read out of
+    bounds or return the wrong shape on empty inputs."""
+    api, call, shape = _EMPTY[case]
+    out = call(device)
+    assert_equal(api, tuple(out.shape), shape, args="empty input: shape")
+    assert_close(api, out, np.zeros(shape), op="exact", dtype=out.dtype, args="empty input: values")
