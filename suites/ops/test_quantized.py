@@ -41,7 +41,7 @@ def _fbgemm():
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("qdtype", [torch.quint8, torch.qint8, torch.qint32], ids=str)
-def test_quantize_per_tensor_accessors(np_rng, qdtype):
+def test_quantize_per_tensor_accessors(device, np_rng, qdtype):
     """torch.q_scale/q_zero_point/int_repr/dequantize (and the Tensor methods) of quantize_per_tensor on a
     non-contiguous input with saturating values. Catches truncation instead of round-half-even, a missing
     clamp, a zero point added twice or ignored, dequantize not subtracting the zero point."""
@@ -49,8 +49,8 @@ def test_quantize_per_tensor_accessors(np_rng, qdtype):
     scale, zp = 0.0625, {torch.quint8: 100, torch.qint8: -7, torch.qint32: 12}[qdtype]
     x64 = np_rng.standard_normal((6, 20)) * 4
     x64[0, :12:2] = np.array([0.03125, 0.09375, -0.03125, 1e4, -1e4, 0.0])  # exact ties (half-even), saturation
-    x = torch.tensor(x64, dtype=torch.float32)[:, ::2]
-    xs = x.double().numpy()
+    x = torch.tensor(x64, dtype=torch.float32, device=device)[:, ::2]
+    xs = x.cpu().double().numpy()
     q = torch.quantize_per_tensor(x, scale, zp, qdtype)
     assert_close("torch.q_scale", torch.q_scale(q), scale, op="exact", dtype=torch.float64)
     assert_equal("torch.q_zero_point", torch.q_zero_point(q), zp)
@@ -97,7 +97,7 @@ def test_quantize_per_tensor_dynamic(np_rng, qdtype, reduce_range):
 
 
 @pytest.mark.parametrize("axis", [0, 1])
-def test_quantize_per_channel(np_rng, axis):
+def test_quantize_per_channel(device, np_rng, axis):
     """quantize_per_channel along ``axis`` and its accessors torch./Tensor.q_per_channel_scales,
     q_per_channel_zero_points, q_per_channel_axis. Catches the scales applied along the wrong axis, the
     axis not recorded, zero points of another channel, a length mismatch accepted."""
@@ -105,13 +105,13 @@ def test_quantize_per_channel(np_rng, axis):
     n = x64.shape[axis]
     scales64 = np_rng.uniform(0.01, 0.2, n)
     zps = np_rng.integers(-20, 20, n)
-    x = torch.tensor(x64, dtype=torch.float32)
-    q = torch.quantize_per_channel(x, torch.tensor(scales64), torch.tensor(zps), axis, torch.qint8)
+    x = torch.tensor(x64, dtype=torch.float32, device=device)
+    q = torch.quantize_per_channel(x, torch.tensor(scales64, device=device), torch.tensor(zps, device=device), axis, torch.qint8)
     shape = [1, 1]
     shape[axis] = n
     s = scales64.reshape(shape)
     z = zps.reshape(shape)
-    want = np.clip(np.round(x.double().numpy() / s) + z, -128, 127)
+    want = np.clip(np.round(x.cpu().double().numpy() / s) + z, -128, 127)
     assert_equal("Tensor.int_repr", q.int_repr(), want.astype(np.int64), args=f"axis={axis}")
     assert_close("torch.dequantize", torch.dequantize(q), (want - z) * s, op="elementwise", args=f"per channel axis={axis}")
     for api, got in (("torch.q_per_channel_scales", torch.q_per_channel_scales(q)),
@@ -123,7 +123,8 @@ def test_quantize_per_channel(np_rng, axis):
     assert_equal("torch.q_per_channel_axis", torch.q_per_channel_axis(q), axis)
     assert_equal("Tensor.q_per_channel_axis", q.q_per_channel_axis(), axis)
     assert_raises("torch.quantize_per_channel", RuntimeError, torch.quantize_per_channel, x,
-                  torch.tensor(scales64[:-1]), torch.tensor(zps[:-1]), axis, torch.qint8, args="scales too short")
+                  torch.tensor(scales64[:-1], device=device), torch.tensor(zps[:-1], device=device), axis, torch.qint8,
+                  args="scales too short")
 
 
 @pytest.mark.parametrize("tensor_qparams", [False, True])
