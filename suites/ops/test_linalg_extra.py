@@ -68,11 +68,11 @@ def test_lobpcg_generalized(device, np_rng):
     ref = np.sort(np.linalg.eigvalsh(bi @ a64 @ bi.T))[::-1][:k]
     a = torch.tensor(a64, device=device)
     b = torch.tensor(b64, device=device)
-    w, v = torch.lobpcg(a, k=k, B=b, largest=True, tol=1e-10, niter=300)
-    assert_close("torch.lobpcg", np.sort(w.cpu().numpy())[::-1], ref, op="linalg", rtol=1e-8, atol=1e-8,
-                 args="B=SPD")  # iterative solver converged to tol=1e-10
+    w, v = torch.lobpcg(a, k=k, B=b, largest=True, tol=1e-8, niter=100)
+    assert_close("torch.lobpcg", np.sort(w.cpu().numpy())[::-1], ref, op="linalg", rtol=1e-6, atol=1e-6,
+                 args="B=SPD")  # iterative solver converged to tol=1e-8
     v64 = v.cpu().numpy()
-    assert_close("torch.lobpcg", v64.T @ b64 @ v64, np.eye(k), op="linalg", rtol=0, atol=1e-7, args="V^T B V = I")
+    assert_close("torch.lobpcg", v64.T @ b64 @ v64, np.eye(k), op="linalg", rtol=0, atol=1e-6, args="V^T B V = I")
 
 
 def test_lobpcg_too_small(device):
