@@ -469,6 +469,9 @@ LAW_EXEMPT["precision"].update({"histc": _BINS, "histogram": _BINS, "histogramdd
 _EIG_ORDER = ("the order of the eigenvalues is unspecified: complex64 and complex128 may list a conjugate "
               "pair in opposite order (and the cotangents then meet different outputs)")
 LAW_EXEMPT["precision"].update({"linalg.eigvals@complex64": _EIG_ORDER, "linalg.eig@complex64": _EIG_ORDER})
+LAW_EXEMPT["ref"].update({"nn.functional.pairwise_distance@uint8": (
+    "x1 - x2 is a uint8 difference (wraps modulo 256, torch's integer arithmetic) before the norm, while op.ref "
+    "takes the difference in int64: the two differ by definition wherever x2 > x1")})
 LAW_EXEMPT["backward"].update({"linalg.eigvals@complex64": _EIG_ORDER, "linalg.eig@complex64": _EIG_ORDER})
 LAW_EXEMPT["expanded"].update({
     "nn.functional.batch_norm": _BN_CONST, "native_batch_norm": _BN_CONST, "_native_batch_norm_legit": _BN_CONST,
