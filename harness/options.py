@@ -88,6 +88,15 @@ COVERAGE = Option(
     default=False,
     kwargs={"action": "store_true"},
 )
+COVERAGE_KINDS = Option(
+    "--tc-coverage-kinds",
+    help="what --tc-coverage records: a comma list of callables, overloads, nn_modules, or 'all' (default "
+    "callables,nn_modules). overloads pushes a TorchDispatchMode, and on torch 2.13 CPU any Python dispatch "
+    "mode changes the results of complex linalg.lstsq/pinv and matrix_rank(out=) (suites/ops/"
+    "test_dispatch_transparency.py): with it those tests change outcome",
+    default="callables,nn_modules",
+    metavar="KINDS",
+)
 
 SUITE_OPTIONS = (DEVICE, TIER, SHARD, POLICY)
 
@@ -106,7 +115,7 @@ def add_to_argparse(parser, options=SUITE_OPTIONS, **overrides) -> None:
         parser.add_argument(opt.name, dest=dest, **kw)
 
 
-def add_to_pytest(group, options=SUITE_OPTIONS + (RECORD, COVERAGE)) -> None:
+def add_to_pytest(group, options=SUITE_OPTIONS + (RECORD, COVERAGE, COVERAGE_KINDS)) -> None:
     """Add options to a pytest option group (the plugin); a flag keeps its ``action`` (``store_true``)."""
     for opt in options:
         kw = dict(help=opt.help, default=opt.default, dest=opt.dest, action=opt.kwargs.get("action", "store"))

@@ -5,11 +5,16 @@ module only reads the option: no hook object is registered, no torch mode or mod
 so a run's timings are untouched. With it, :class:`CoverageHooks` is registered and
 
 * wraps each test's call phase (the innermost ``pytest_runtest_call`` hookwrapper, ``trylast``) in a
-  :class:`harness.coverage.Recorder`, reads how many ``harness.checks`` checks the test made from the
+  :class:`harness.coverage.Recorder` of the kinds ``--tc-coverage-kinds`` selects, reads how many ``harness.checks`` checks the test made from the
   check log the plugin opened for it (:func:`harness.checklog.current`, count before and after) and adds
   the usage to a :class:`harness.coverage.Ledger` under the test's section (``suites/<section>/``).
   Setup and teardown (fixtures) are not recorded; benchmark cases (``torchconform_bench``) are not
   wrapped, so their timings are untouched even with the option;
+* ``--tc-coverage-kinds`` defaults to ``callables,nn_modules``: the ``overloads`` half pushes a
+  ``TorchDispatchMode``, and on torch 2.13 CPU any Python dispatch mode changes the results of complex
+  ``linalg.lstsq``/``linalg.pinv`` and ``linalg.matrix_rank(out=)`` (the findings of
+  suites/ops/test_dispatch_transparency.py), so with it six suite tests change outcome. A kind not
+  recorded is marked ``not_measured`` in the ledger, with the reason;
 * under pytest-xdist each worker sends its ``Ledger.as_dict()`` (as a JSON string in
   ``workeroutput``, plain JSON like every other payload the plugin sends) and the controller merges them
   with :func:`harness.coverage.merge`; a worker that went down without its ledger makes the figures
@@ -29,9 +34,27 @@ WORKER_KEY = "torchconform_coverage"
 PLUGIN_NAME = "torchconform-coverage"
 
 
+def parse_kinds(text: str) -> tuple:
+    """``--tc-coverage-kinds``: a comma list of :data:`harness.coverage.KINDS`, or ``all``."""
+    names = [k.strip() for k in str(text).split(",") if k.strip()]
+    if names == ["all"]:
+        return coverage.KINDS
+    bad = [k for k in names if k not in coverage.KINDS]
+    if bad or not names:
+        raise ValueError(f"--tc-coverage-kinds: {', '.join(bad) or 'nothing'} is not one of "
+                         f"{', '.join(coverage.KINDS)} (comma list) or 'all'")
+    return tuple(k for k in coverage.KINDS if k in names)
+
+
 def pytest_configure(config):
     if config.getoption(options.COVERAGE.dest, False):
-        config.pluginmanager.register(hooks_class()(config), PLUGIN_NAME)
+        try:
+            kinds = parse_kinds(config.getoption(options.COVERAGE_KINDS.dest, options.COVERAGE_KINDS.default))
+        except ValueError as exc:
+            import pytest
+
+            raise pytest.UsageError(str(exc)) from None
+        config.pluginmanager.register(hooks_class()(config, kinds), PLUGIN_NAME)
 
 
 def result(config) -> dict | None:
@@ -49,8 +72,9 @@ def hooks_class():
     class CoverageHooks:
         """The hooks of a ``--tc-coverage`` run: one ledger per process, merged on the xdist controller."""
 
-        def __init__(self, config):
+        def __init__(self, config, kinds: tuple = coverage.KINDS):
             self.config = config
+            self.kinds = kinds
             self.worker = hasattr(config, "workerinput")
             self.ledger: coverage.Ledger | None = None  # made at the first test (the controller needs none)
             self.from_workers: list[dict] = []
@@ -65,14 +89,15 @@ def hooks_class():
             log = checklog.current()  # the plugin's log of this test (its wrapper is outside this one)
             with (contextlib.nullcontext(log) if log is not None else checklog.collecting()) as active:
                 before = active.count
-                rec = coverage.Recorder()
+                rec = coverage.Recorder(**{k: k in self.kinds for k in coverage.KINDS})
                 with rec:
                     yield
                 n_checks = active.count - before
             if self.ledger is None:
-                self.ledger = coverage.Ledger()
+                self.ledger = self._new_ledger()
             for kind, why in rec.reasons.items():
-                self.ledger.note(kind, why)
+                if kind in self.kinds:  # a half this torch cannot record (the others are noted already)
+                    self.ledger.note(kind, why)
             self.ledger.add(rec.usage(), checks=n_checks, section=coverage.section_of(str(item.path)))
 
         @pytest.hookimpl(optionalhook=True)
@@ -84,11 +109,15 @@ def hooks_class():
             else:
                 self.lost.append(str(getattr(getattr(node, "gateway", None), "id", "?")))
 
+        def _new_ledger(self) -> coverage.Ledger:
+            return coverage.Ledger(reasons={k: f"not recorded (--tc-coverage-kinds {','.join(self.kinds)})"
+                                            for k in coverage.KINDS if k not in self.kinds})
+
         def _finish(self) -> dict:
             if self.from_workers:
                 cov = coverage.merge(self.from_workers + ([self.ledger.as_dict()] if self.ledger else []))
             else:
-                cov = (self.ledger or coverage.Ledger()).as_dict()
+                cov = (self.ledger or self._new_ledger()).as_dict()
             if self.lost:
                 cov["partial"] = (f"{len(self.lost)} xdist worker(s) ({', '.join(sorted(self.lost))}) went down "
                                   "without their ledger: the tests they ran are not counted")
@@ -98,7 +127,7 @@ def hooks_class():
         def pytest_sessionfinish(self, session):
             """Before the plugin writes the record (tryfirst): the ledger becomes its ``"coverage"``."""
             if self.worker:  # every worker sends one, also with no test run (else it would count as lost)
-                self.config.workeroutput[WORKER_KEY] = json.dumps((self.ledger or coverage.Ledger()).as_dict())
+                self.config.workeroutput[WORKER_KEY] = json.dumps((self.ledger or self._new_ledger()).as_dict())
                 return
             self.final = self._finish()
             from harness import pytest_plugin

@@ -50,8 +50,10 @@ def test_unchecked():
 
 def test_modes(request):
     on = request.config.getoption("torchconform_tc_coverage")
+    kinds = request.config.getoption("torchconform_tc_coverage_kinds")
+    want = tuple(b + int(on and (kinds == "all" or k in kinds)) for b, k in zip(BASE, ("callables", "overloads", "nn_modules")))
     now = _active()
-    assert now == (tuple(b + 1 for b in BASE) if on else BASE), (now, BASE, on)
+    assert now == want, (now, want, on, kinds)
     assert (request.config.pluginmanager.get_plugin("torchconform-coverage") is not None) == on
 '''
 
@@ -91,13 +93,14 @@ def suite(pytester, monkeypatch):
                            "other/test_o": "import torch\nfrom harness.checks import assert_true\n\n"
                                            "def test_outside():\n    assert_true('torch.abs', bool(torch.abs("
                                            "torch.tensor(-1.0)) == 1), '|-1| is 1')\n"})
+    (pytester.path / "policy.toml").write_text("version = 1\n")  # not the checkout's policy: others edit it
     return pytester
 
 
 def _run(pytester, *args):
     path = pytester.path / f"rec{len(list(pytester.path.glob('rec*.json')))}.json"
     res = pytester.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "suites", "other",
-                             "--record", str(path), *args)
+                             "--policy", str(pytester.path / "policy.toml"), "--record", str(path), *args)
     assert res.ret == 1, res.outlines[-30:] + res.errlines[-30:]  # test_checked_but_failing fails, nothing else
     assert res.parseoutcomes() == {"passed": 5, "failed": 1}, res.outlines[-30:]
     return record.load(path), res
@@ -114,7 +117,7 @@ def test_off_by_default_installs_nothing(suite):
 def test_on_records_only_checked_tests(suite):
     """With the option: one recorder per test's call; usage counts as exercised only in tests with a check
     (a failing one too); an unchecked test's usage is only touched; setup is not recorded; sections."""
-    rec, res = _run(suite, "--tc-coverage")
+    rec, res = _run(suite, "--tc-coverage", "--tc-coverage-kinds", "all")
     cov = rec["coverage"]
     assert {t["nodeid"].split("::")[1]: t["status"] for t in rec["tests"]}["test_modes"] == "passed"
     c = cov["kinds"]["callables"]
@@ -147,11 +150,27 @@ def _differences(a: dict, b: dict) -> dict:
     return out
 
 
+def test_default_kinds_leave_the_dispatch_mode_out(suite):
+    """By default the overloads half (a TorchDispatchMode, which changes some torch 2.13 results) is off: no
+    dispatch mode inside a test (test_modes), overloads marked not measured, the other kinds recorded."""
+    rec, _ = _run(suite, "--tc-coverage")
+    k = rec["coverage"]["kinds"]
+    assert "torch.exp" in k["callables"]["covered_names"] and "torch.nn.Linear" in k["nn_modules"]["covered_names"]
+    assert k["overloads"]["covered"] == 0 and "--tc-coverage-kinds callables,nn_modules" in k["overloads"]["not_measured"]
+    assert "not_measured" not in k["callables"]
+
+
+def test_bad_kinds_are_a_usage_error(suite):
+    res = suite.runpytest("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "suites", "--tc-coverage",
+                          "--policy", str(suite.path / "policy.toml"), "--tc-coverage-kinds", "callables,ops")
+    assert res.ret == 4 and "ops is not one of callables, overloads, nn_modules" in res.stderr.str()
+
+
 def test_xdist_merge_equals_serial(suite):
     """Each worker's ledger reaches the controller (workeroutput) and merges into the serial run's ledger."""
     pytest.importorskip("xdist", reason="pytest-xdist is not installed (pip install torchconform[shard])")
-    serial, _ = _run(suite, "--tc-coverage")
-    parallel, res = _run(suite, "--tc-coverage", "-n", "2")
+    serial, _ = _run(suite, "--tc-coverage", "--tc-coverage-kinds", "all")
+    parallel, res = _run(suite, "--tc-coverage", "--tc-coverage-kinds", "all", "-n", "2")
     assert not [line for line in res.outlines if "INTERNALERROR" in line]
     par, ser = parallel["coverage"], serial["coverage"]
     assert par == ser, _differences(par, ser)
@@ -233,8 +252,8 @@ def test_merge_cli_warns_for_coverage_of_other_torch_builds(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ torchconform run --coverage / coverage
-@pytest.mark.parametrize("flag", [True, False])
-def test_run_passes_the_option_only_when_asked(tmp_path, monkeypatch, flag):
+@pytest.mark.parametrize("flag,kinds", [(True, None), (False, None), (True, "all")])
+def test_run_passes_the_option_only_when_asked(tmp_path, monkeypatch, flag, kinds):
     from harness.cli import run
 
     seen = {}
@@ -247,8 +266,10 @@ def test_run_passes_the_option_only_when_asked(tmp_path, monkeypatch, flag):
     monkeypatch.setattr(run, "run_pytest", fake)
     (tmp_path / "suites").mkdir()
     argv = ["run", "--device", "cpu", "--suites", str(tmp_path / "suites"), "--out", str(tmp_path / "o")]
-    assert cli.main(argv + (["--coverage"] if flag else [])) == 0
+    assert cli.main(argv + (["--coverage"] if flag else []) + (["--coverage-kinds", kinds] if kinds else [])) == 0
     assert ("--tc-coverage" in seen["cmd"]) == flag
+    assert (seen["cmd"][seen["cmd"].index("--tc-coverage-kinds") + 1] if kinds else None) == kinds
+    assert ("--tc-coverage-kinds" in seen["cmd"]) == bool(kinds)
 
 
 @pytest.fixture
@@ -342,3 +363,23 @@ def test_compare_lists_untested_ops_advisory_only():
     md = report.render_all(cand, comparison=cmp, plots=False)["markdown"]
     assert "public callables new in the candidate torch and untested (2)" in md
     assert "| 4/6 (66.67%) | 1 | 1 |" in md and "coverage never decides the gate" in md
+
+
+def test_a_kind_not_recorded_is_shown_as_such_without_name_lists():
+    """A default run records no overloads: the reports say 'not measured' and list none of them as
+    uncovered, new or lost (they would all be noise)."""
+    from harness import report
+
+    cov = make_coverage.candidate_coverage()
+    o = cov["kinds"]["overloads"]
+    o.update(not_measured="not recorded (--tc-coverage-kinds callables,nn_modules)", covered=0, percent=0.0,
+             covered_names=[], uncovered=sorted(o["covered_names"] + o["uncovered"]))
+    cand = _with_cov(cov)
+    from harness import gate, policy
+
+    cmp = gate.evaluate(_with_cov(make_coverage.baseline_coverage()), cand, policy.default())
+    texts = report.render_all(cand, comparison=cmp, plots=False)
+    for text in (texts["markdown"], texts["html"]):
+        assert "not measured" in text and "not recorded (--tc-coverage-kinds callables,nn_modules)" in text
+        assert "Uncovered aten overloads" not in text and "aten overloads exercised by the baseline run" not in text
+        assert "Uncovered public callables" in text

@@ -108,6 +108,7 @@ def cmd_run(args) -> int:
     cmd = [sys.executable, "-m", "pytest", str(suites), "-p", "harness.pytest_plugin", "--device", args.device,
            "--tier", args.tier, "--record", str(rec_path), *(["--shard", args.shard] if args.shard else []),
            *(["--policy", args.policy] if args.policy else []), *(["--tc-coverage"] if args.coverage else []),
+           *(["--tc-coverage-kinds", args.coverage_kinds] if args.coverage and args.coverage_kinds else []),
            *args.pytest_args]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
@@ -143,6 +144,8 @@ def add_parser(sub) -> None:
                    help="also record the coverage ledger (pytest's --tc-coverage): which public callables, aten "
                         "overloads and torch.nn classes the tests exercised with a check; into the record and the "
                         "reports' Coverage section (see `torchconform coverage RECORD`). Off by default")
+    r.add_argument("--coverage-kinds", default=None, metavar="KINDS",
+                   help=f"with --coverage: pytest's --tc-coverage-kinds ({options.COVERAGE_KINDS.help})")
     options.add_to_argparse(r, (options.SUITES,))
     r.add_argument("--grace", type=float, default=GRACE_S, metavar="SECONDS",
                    help=f"after SIGINT/SIGTERM, wait this long for pytest to write the record before killing "

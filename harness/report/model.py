@@ -147,11 +147,13 @@ def coverage_model(cov: dict | None, diff: dict | None = None, *, limit: int = 2
         if e is None:
             continue
         d = ((diff or {}).get("kinds") or {}).get(key) or {}
+        unc = [] if e.get("not_measured") else e["uncovered"]  # a kind not recorded has no name lists
         kinds.append({"key": key, "title": title, "covered": e["covered"], "total": e["total"],
                       "percent": e["percent"], "touched": len(e.get("touched_without_check") or ()),
-                      "not_measured": e.get("not_measured"), "n_uncovered": len(e["uncovered"]),
-                      "uncovered": e["uncovered"][:limit], "baseline": d.get("baseline"),
-                      "new_untested": d.get("new_untested") or [], "lost": d.get("lost") or [],
+                      "not_measured": e.get("not_measured"), "n_uncovered": len(unc),
+                      "uncovered": unc[:limit], "baseline": d.get("baseline"),
+                      "new_untested": [] if e.get("not_measured") else d.get("new_untested") or [],
+                      "lost": [] if e.get("not_measured") else d.get("lost") or [],
                       "gained": len(d.get("gained") or ())})
     keys = [k["key"] for k in kinds]
     sections = [{"section": sec, "tests": s["tests"], "tests_with_checks": s["tests_with_checks"],
