@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 
 _current: contextvars.ContextVar["CheckLog | None"] = contextvars.ContextVar("torchconform_checks", default=None)
@@ -75,6 +76,31 @@ def record(entry: dict) -> None:
     if log is not None:
         log.add(entry)
 
+
+
+# Pauses registered by observers of the running test (the coverage recorder): factories of context
+# managers during which the observer does not record. The checks' own conversions of results and
+# references (to_numpy, dtype/device reads) are not the test's use of torch.
+_pauses: list = []
+
+
+def add_pause(factory) -> "callable":
+    """Register ``factory`` (a no-argument callable returning a context manager); returns its remover."""
+    _pauses.append(factory)
+    return lambda: _pauses.remove(factory) if factory in _pauses else None
+
+
+def unobserved(fn):
+    """Decorator: run ``fn`` with every registered observer paused (a plain call when none is)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _pauses:
+            return fn(*args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for factory in list(_pauses):
+                stack.enter_context(factory())
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def current() -> "CheckLog | None":

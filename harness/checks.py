@@ -16,6 +16,7 @@ import numpy as np
 
 from harness import tolerances
 from harness.checklog import CheckLog, collecting, current  # noqa: F401 (re-exported)
+from harness.checklog import unobserved
 from harness.checklog import record as _record
 from harness.tolerances import Tolerance
 
@@ -23,6 +24,7 @@ def _is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "dtype")
 
 
+@unobserved
 def to_numpy(x) -> np.ndarray:
     """A float64 (or complex128) NumPy copy of a tensor, array or number; ints and bools keep their kind.
     Always a copy: a later in-place change to the tensor does not change a reference taken from it."""
@@ -58,6 +60,7 @@ def _where(api: str, args: str) -> str:
     return f"[{api}({args})]"
 
 
+@unobserved
 def assert_close(api: str, actual, expected, *, op: str = "elementwise", dtype=None,
                  rtol: float | None = None, atol: float | None = None, ulp: float | None = None,
                  k: int | None = None, scale=None, equal_nan: bool = True,
@@ -193,6 +196,7 @@ def _device_type(d) -> str:
     return getattr(d, "type", None) or str(d).split(":")[0]
 
 
+@unobserved
 def assert_equal(api: str, actual, expected, *, args: str = "") -> None:
     """Exact comparison: tensors and arrays element by element (NaN equals NaN) with equal shapes;
     anything else (dtypes, shapes, ints, tuples, bools) with ``==``."""

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 from harness import coverage
@@ -261,6 +262,25 @@ def test_universe_excludes_dunders_observed_as_another_callable():
     if torch.version.hip is None:
         assert all(n.startswith("torch.miopen_") for n in uni.callables_excluded if "ROCm" in uni.callables_excluded[n])
         assert not any(n.startswith("torch.miopen_") for n in uni.callables)
+
+
+def test_checks_conversions_are_not_recorded():
+    """harness.checks converts results and references (detach, cpu, to, numpy, dtype reads) with the recorder
+    paused: only what the test itself calls counts; after the recorder exits no pause stays registered."""
+    from harness import checklog, checks
+
+    rec = coverage.Recorder(callables=True, overloads=True, nn_modules=False)
+    x = torch.arange(4.0)
+    with rec:
+        y = torch.sin(x)
+        checks.assert_close("torch.sin", y, np.sin(np.arange(4.0)), op="transcendental", check_dtype=torch.float32)
+        checks.assert_equal("torch.sin", y.shape, (4,))
+        _ = checks.to_numpy(y)
+    names = rec.usage().callables
+    assert "torch.sin" in names
+    assert not names & {"torch.Tensor.detach", "torch.Tensor.cpu", "torch.Tensor.to", "torch.Tensor.numpy",
+                        "torch.Tensor.dtype.__get__"}, names
+    assert not checklog._pauses
 
 
 def test_section_of():

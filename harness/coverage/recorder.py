@@ -139,6 +139,9 @@ class Recorder:
                 mode.__enter__()
                 self._stack.append(mode)
             self._patch_entry_points()
+            from harness import checklog
+
+            self._remove_pause = checklog.add_pause(self._suspended)  # the checks' own conversions are not the test's
         except BaseException:
             self._unwind(None, None, None)
             raise
@@ -204,6 +207,9 @@ class Recorder:
                 self._stack.append(mode)
 
     def _unwind(self, et, ev, tb) -> None:
+        remove, self._remove_pause = getattr(self, "_remove_pause", None), None
+        if remove is not None:
+            remove()
         for mod, attr, orig in reversed(self._patched):
             setattr(mod, attr, orig)
         self._patched.clear()
