@@ -90,11 +90,10 @@ COVERAGE = Option(
 )
 COVERAGE_KINDS = Option(
     "--tc-coverage-kinds",
-    help="what --tc-coverage records: a comma list of callables, overloads, nn_modules, or 'all' (default "
-    "callables,nn_modules). overloads pushes a TorchDispatchMode, and on torch 2.13 CPU any Python dispatch "
-    "mode changes the results of complex linalg.lstsq/pinv and matrix_rank(out=) (suites/ops/"
-    "test_dispatch_transparency.py): with it those tests change outcome",
-    default="callables,nn_modules",
+    help="what --tc-coverage records: a comma list of callables, overloads, nn_modules, or 'all' (the "
+    "default). overloads pushes a TorchDispatchMode, which steps aside for the callables known to change "
+    "results under one (harness.coverage.recorder.DISPATCH_OPAQUE)",
+    default="all",
     metavar="KINDS",
 )
 

@@ -10,11 +10,12 @@ so a run's timings are untouched. With it, :class:`CoverageHooks` is registered 
   the usage to a :class:`harness.coverage.Ledger` under the test's section (``suites/<section>/``).
   Setup and teardown (fixtures) are not recorded; benchmark cases (``torchconform_bench``) are not
   wrapped, so their timings are untouched even with the option;
-* ``--tc-coverage-kinds`` defaults to ``callables,nn_modules``: the ``overloads`` half pushes a
-  ``TorchDispatchMode``, and on torch 2.13 CPU any Python dispatch mode changes the results of complex
+* ``--tc-coverage-kinds`` (default ``all``) selects the kinds. The ``overloads`` half pushes a
+  ``TorchDispatchMode``; on torch 2.13 CPU any Python dispatch mode changes the results of complex
   ``linalg.lstsq``/``linalg.pinv`` and ``linalg.matrix_rank(out=)`` (the findings of
-  suites/ops/test_dispatch_transparency.py), so with it six suite tests change outcome. A kind not
-  recorded is marked ``not_measured`` in the ledger, with the reason;
+  suites/ops/test_dispatch_transparency.py), so the recorder's dispatch mode steps aside while those run
+  (``harness.coverage.recorder.DISPATCH_OPAQUE``; their overloads are not recorded) and recording changes
+  no outcome. A kind not recorded is marked ``not_measured`` in the ledger, with the reason;
 * under pytest-xdist each worker sends its ``Ledger.as_dict()`` (as a JSON string in
   ``workeroutput``, plain JSON like every other payload the plugin sends) and the controller merges them
   with :func:`harness.coverage.merge`; a worker that went down without its ledger makes the figures

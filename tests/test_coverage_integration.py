@@ -150,10 +150,18 @@ def _differences(a: dict, b: dict) -> dict:
     return out
 
 
-def test_default_kinds_leave_the_dispatch_mode_out(suite):
-    """By default the overloads half (a TorchDispatchMode, which changes some torch 2.13 results) is off: no
-    dispatch mode inside a test (test_modes), overloads marked not measured, the other kinds recorded."""
+def test_default_kinds_are_all(suite):
+    """By default every kind is recorded: the overloads half's dispatch mode is active inside a test."""
     rec, _ = _run(suite, "--tc-coverage")
+    k = rec["coverage"]["kinds"]
+    assert {t["nodeid"].split("::")[1]: t["status"] for t in rec["tests"]}["test_modes"] == "passed"
+    assert "aten.exp.default" in k["overloads"]["covered_names"] and "not_measured" not in k["overloads"]
+
+
+def test_kinds_without_overloads_leave_the_dispatch_mode_out(suite):
+    """--tc-coverage-kinds callables,nn_modules: no dispatch mode inside a test (test_modes), overloads marked
+    not measured, the other kinds recorded."""
+    rec, _ = _run(suite, "--tc-coverage", "--tc-coverage-kinds", "callables,nn_modules")
     k = rec["coverage"]["kinds"]
     assert "torch.exp" in k["callables"]["covered_names"] and "torch.nn.Linear" in k["nn_modules"]["covered_names"]
     assert k["overloads"]["covered"] == 0 and "--tc-coverage-kinds callables,nn_modules" in k["overloads"]["not_measured"]
