@@ -56,7 +56,10 @@ def test_interrupted_run_keeps_a_partial_record(tmp_path, sig, xdist):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "harness.cli", "run", "--suites", "suites", "--out", str(out), "--device", "cpu",
            "--grace", "60", "--", "-p", "no:cacheprovider", "-q", *(["-n", "2"] if xdist else [])]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # started as a shell starts a background job (CI scripts, `cmd &`): with SIGINT ignored, which the run
+    # must not pass on to pytest (it would never see the forwarded Ctrl-C)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 180
         while len(pids.read_text().splitlines()) < 4:  # a few tests ran (torch imports are slow under load)

@@ -77,9 +77,16 @@ def _signal_group(proc: subprocess.Popen, sig) -> None:
         pass
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_pytest(cmd: list[str], env: dict, grace: float) -> tuple[int, int | None]:
     """Run ``cmd``; returns (its exit status, the signal received or None)."""
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    # SIGINT back to its default in the child: a shell starts background jobs (`cmd &`, CI scripts) with
+    # SIGINT ignored, the child would inherit that, and Python then never raises KeyboardInterrupt, so the
+    # forwarded Ctrl-C would be lost and pytest would run to the end.
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_default_sigint)
     with _Forwarder(proc) as fwd:
         while True:
             try:
