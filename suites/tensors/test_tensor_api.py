@@ -620,3 +620,31 @@ def test_to_mkldnn(np_rng):
     assert_equal("torch.Tensor.to_mkldnn", m.layout, torch._mkldnn)
     assert_close("torch.Tensor.to_mkldnn", m.to_dense(), a.astype(np.float32)[..., ::2], op="exact")
     assert_raises("torch.Tensor.to_mkldnn", RuntimeError, torch.arange(4).to_mkldnn, args="int64")
+
+
+@pytest.mark.parametrize("name, oracle, kind", [
+    ("__iand__", np.bitwise_and, "inplace"), ("__ior__", np.bitwise_or, "inplace"),
+    ("__ixor__", np.bitwise_xor, "inplace"), ("__ipow__", np.power, "inplace"),
+    ("__rlshift__", lambda a, b: np.left_shift(b, a), "reflected"),
+    ("__rrshift__", lambda a, b: np.right_shift(b, a), "reflected"),
+])
+def test_python_level_operator_dunders(device, np_rng, name, oracle, kind):
+    """The in-place bitwise/power dunders and the reflected shifts (torch's Python-level operators, called as
+    ``x &= y`` / ``3 << x`` do) against NumPy on gapped int64 inputs: in place returns ``self`` and keeps its
+    storage, reflected shifts put the scalar on the left; catches an in-place op that rebinds to a copy, a
+    reflected shift computing ``x << 3`` and a power that ignores its exponent."""
+    base = np_rng.integers(0, 6, size=(5, 14))
+    other = np_rng.integers(1, 4, size=(5, 7))
+    x = torch.tensor(base, device=device)[:, ::2]
+    a = x.cpu().numpy().copy()
+    if kind == "inplace":
+        y = torch.tensor(other, device=device)
+        ptr = x.data_ptr()
+        out = getattr(x, name)(y)
+        assert_true(f"torch.Tensor.{name}", out is x and x.data_ptr() == ptr, "in-place operator did not return self",
+                    args="gapped int64")
+        assert_equal(f"torch.Tensor.{name}", x.cpu().numpy(), oracle(a, other), args="gapped int64")
+    else:
+        scalar = 64 if name == "__rrshift__" else 3
+        out = getattr(x, name)(scalar)
+        assert_equal(f"torch.Tensor.{name}", out.cpu().numpy(), oracle(a, np.int64(scalar)), args=f"scalar {scalar}")
