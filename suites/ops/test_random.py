@@ -78,13 +78,20 @@ def test_global_rng_state(device, seed):
 def test_manual_seed_initial_seed(device, seed):
     """torch.manual_seed(s) returns the default generator, initial_seed() reports s, and reseeding replays;
     torch.seed() picks a fresh seed that initial_seed() then reports; catches initial_seed reporting a stale
-    seed and manual_seed not resetting the stream."""
+    seed and manual_seed not resetting the stream (nor the cached second sample of the scalar normal path)."""
     g = torch.manual_seed(seed)
     assert_true("torch.manual_seed", g is torch.default_generator, "did not return torch.default_generator", args="")
     assert_equal("torch.initial_seed", torch.initial_seed(), seed, args="after manual_seed")
     a = torch.rand(50_000)
     torch.manual_seed(seed)
     assert_equal("torch.manual_seed", torch.rand(50_000), a, args="replay")
+    # fewer than 16 normals take the scalar Box-Muller path, which caches its second sample: reseeding
+    # must drop that cache: after small draws, a reseeded default generator gives what a fresh generator
+    # seeded alike gives
+    fresh = torch.randn(5, generator=torch.Generator().manual_seed(seed))
+    torch.randn(7)
+    torch.manual_seed(seed)
+    assert_equal("torch.manual_seed", torch.randn(5), fresh, args="randn(5) after small draws vs a fresh Generator")
     s = torch.seed()
     assert_equal("torch.initial_seed", torch.initial_seed(), s, args="after torch.seed()")
     torch.manual_seed(seed)
