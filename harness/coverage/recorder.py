@@ -50,7 +50,9 @@ DISPATCH_OPAQUE = ("torch.linalg.lstsq", "torch.linalg.pinv", "torch.pinverse", 
                    "torch.linalg.matrix_rank")
 
 
+@functools.lru_cache(maxsize=1)
 def _opaque_funcs() -> frozenset:
+    """The DISPATCH_OPAQUE callables of this torch (looked up once per process, not per recorded test)."""
     import torch
 
     out = set()
